@@ -1,0 +1,37 @@
+"""The exception tree. Adapters translate zmq/aiohttp/OS errors into these at the boundary.
+
+```
+AiperfError
+ +-- UsageError          bad options or input           -> exit 2
+ +-- RunError            the run could not go on        -> exit 1
+      +-- ServiceError   a service failed or never answered
+      +-- ProtocolError  a frame that is not a message of the catalogue
+      +-- DeadlineExceeded  a bounded wait expired; the message names what it waited for
+```
+"""
+
+from __future__ import annotations
+
+
+class AiperfError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class UsageError(AiperfError):
+    pass
+
+
+class RunError(AiperfError):
+    pass
+
+
+class ServiceError(RunError):
+    pass
+
+
+class ProtocolError(RunError):
+    pass
+
+
+class DeadlineExceeded(RunError):
+    pass

@@ -1,0 +1,286 @@
+"""The one catalogue of every message that crosses a process boundary.
+
+Each message is a frozen pydantic model with `extra="forbid"` and a `kind` literal; `Message` is the
+discriminated union of all of them and `codec.py` decodes a frame into it in one pass. Which socket
+carries which kinds is in `addresses.py`.
+
+Rules: adding an optional field is free; removing a field or changing its meaning bumps
+`PROTOCOL_VERSION`; a `kind` string is never reused. Hot-path messages (`CreditDrop`,
+`CreditReturn`, `RecordBatch`) carry ids and integers, never a conversation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiperf_hpc.config import RunConfig
+from aiperf_hpc.protocol.addresses import Addresses
+
+PROTOCOL_VERSION = 1
+
+ServiceType = Literal["dataset", "timing", "records", "worker_manager", "worker"]
+Phase = Literal["warmup", "profiling"]
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- control: services (DEALER) <-> controller (ROUTER) -------------------------------------------
+
+
+class Register(_Msg):
+    """First message of every service; the controller refuses a protocol mismatch."""
+
+    kind: Literal["register"] = "register"
+    service_type: ServiceType
+    service_id: str
+    pid: int
+    hostname: str
+    protocol_version: int
+
+
+class RegisterRefused(_Msg):
+    kind: Literal["register_refused"] = "register_refused"
+    reason: str
+
+
+class Configure(_Msg):
+    """Controller -> service: the run's config and the socket table. Answered by `Configured`."""
+
+    kind: Literal["configure"] = "configure"
+    config: RunConfig
+    addresses: Addresses
+    run_dir: str
+    worker_ids: list[str]
+
+
+class Configured(_Msg):
+    kind: Literal["configured"] = "configured"
+    service_id: str
+    detail: dict[str, int | str] = Field(default_factory=dict)
+
+
+class StartProfiling(_Msg):
+    """Controller -> timing: issue credits (warmup, then profiling)."""
+
+    kind: Literal["start_profiling"] = "start_profiling"
+
+
+class StopIssuing(_Msg):
+    """Controller -> timing: stop issuing credits now (Ctrl-C, failure); answered by `TimingDone`."""
+
+    kind: Literal["stop_issuing"] = "stop_issuing"
+    reason: str
+
+
+class TimingDone(_Msg):
+    """Timing -> controller: no more credits will be issued. `issued` counts credits per phase."""
+
+    kind: Literal["timing_done"] = "timing_done"
+    issued: dict[str, int]
+    reason: str
+
+
+class RecordsProgress(_Msg):
+    """Records -> controller, periodically and whenever `expected` is reached."""
+
+    kind: Literal["records_progress"] = "records_progress"
+    received: int
+    errors: int
+    expected: int | None
+
+
+class ExpectRecords(_Msg):
+    """Controller -> records: the total number of records (one per issued credit) to wait for."""
+
+    kind: Literal["expect_records"] = "expect_records"
+    total: int
+
+
+class Finalize(_Msg):
+    """Controller -> records: compute metrics and write the exports. Answered by `ResultsReady`."""
+
+    kind: Literal["finalize"] = "finalize"
+    status: str
+    missing_records: int = 0
+
+
+class ResultsReady(_Msg):
+    """Records -> controller: exports written; `metrics` is `core.metrics.RunMetrics` dumped to JSON."""
+
+    kind: Literal["results_ready"] = "results_ready"
+    export_path: str
+    metrics: dict[str, Any]
+
+
+class WorkerLost(_Msg):
+    """Worker manager -> controller -> timing: a worker is gone; its in-flight credits are lost."""
+
+    kind: Literal["worker_lost"] = "worker_lost"
+    worker_id: str
+    reason: str
+
+
+class WorkerStatus(_Msg):
+    """Worker manager -> controller: a health summary of all workers."""
+
+    kind: Literal["worker_status"] = "worker_status"
+    alive: int
+    in_flight: int
+    max_loop_lag_ms: float
+
+
+class Heartbeat(_Msg):
+    """Both ways on the control socket: a service that hears nothing from the controller for
+    `CONTROLLER_SILENCE_LIMIT_S` exits, so a killed controller leaves no process behind."""
+
+    kind: Literal["heartbeat"] = "heartbeat"
+    service_id: str
+
+
+class ServiceFailed(_Msg):
+    kind: Literal["service_failed"] = "service_failed"
+    service_id: str
+    error: str
+
+
+class Shutdown(_Msg):
+    kind: Literal["shutdown"] = "shutdown"
+
+
+# --- credits: timing (ROUTER) <-> workers (DEALER) ------------------------------------------------
+
+
+class WorkerReady(_Msg):
+    """Worker -> timing: the worker exists and can hold `slots` requests at once."""
+
+    kind: Literal["worker_ready"] = "worker_ready"
+    worker_id: str
+    slots: int
+
+
+class CreditDrop(_Msg):
+    """Timing -> worker: send one request for dataset entry `entry_index`, at `scheduled_wall_ns`
+    when given (rate modes), else at once."""
+
+    kind: Literal["credit_drop"] = "credit_drop"
+    credit_id: int
+    phase: Phase
+    entry_index: int
+    scheduled_wall_ns: int | None = None
+
+
+class CancelCredits(_Msg):
+    """Timing -> worker: cancel every request in flight (grace period over, or stopping); each
+    cancelled request still produces a record and returns its credit."""
+
+    kind: Literal["cancel_credits"] = "cancel_credits"
+
+
+class CreditReturn(_Msg):
+    """Worker -> timing: the credit's request is over and its record was pushed. Idempotent."""
+
+    kind: Literal["credit_return"] = "credit_return"
+    credit_id: int
+
+
+# --- dataset: workers (DEALER) <-> dataset manager (ROUTER) ---------------------------------------
+
+
+class DatasetEntry(_Msg):
+    index: int
+    prompt: str
+    max_tokens: int | None
+    input_tokens_target: int
+
+
+class DatasetRequest(_Msg):
+    kind: Literal["dataset_request"] = "dataset_request"
+    worker_id: str
+
+
+class DatasetReply(_Msg):
+    kind: Literal["dataset_reply"] = "dataset_reply"
+    entries: list[DatasetEntry]
+
+
+# --- records: workers and timing (PUSH) -> records manager (PULL) ---------------------------------
+
+ErrorType = Literal[
+    "http_error",  # non-2xx status; status_code says which
+    "connection_error",  # refused, reset, DNS, disconnect before the response ended
+    "timeout",  # --request-timeout-seconds expired
+    "invalid_response",  # a body or SSE event that is not the JSON the endpoint promises
+    "server_error_event",  # an `error` object inside a 2xx stream
+    "cancelled",  # cancelled by the client (grace period over, Ctrl-C); not a server error
+    "lost",  # its worker died; produced by the timing manager's ledger
+]
+
+
+class RequestRecord(_Msg):
+    """One request, whatever happened to it. Times inside one request are perf_counter offsets
+    from the send (`*_ns` durations); `started_wall_ns` anchors the request in wall-clock time."""
+
+    credit_id: int
+    phase: Phase
+    worker_id: str
+    node: str
+    entry_index: int
+    scheduled_wall_ns: int | None = None
+    started_wall_ns: int
+    latency_ns: int | None = None
+    response_times_ns: list[int] = Field(default_factory=list)
+    status_code: int | None = None
+    error_type: ErrorType | None = None
+    error_message: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    output_tokens_from_usage: bool = False
+
+
+class RecordBatch(_Msg):
+    kind: Literal["record_batch"] = "record_batch"
+    records: list[RequestRecord]
+
+
+# --- worker health: workers (DEALER) -> worker manager (ROUTER) -----------------------------------
+
+
+class WorkerHealth(_Msg):
+    kind: Literal["worker_health"] = "worker_health"
+    worker_id: str
+    in_flight: int
+    completed: int
+    loop_lag_ms: float
+
+
+Message = Annotated[
+    Register
+    | RegisterRefused
+    | Configure
+    | Configured
+    | StartProfiling
+    | StopIssuing
+    | TimingDone
+    | RecordsProgress
+    | ExpectRecords
+    | Finalize
+    | ResultsReady
+    | WorkerLost
+    | WorkerStatus
+    | Heartbeat
+    | ServiceFailed
+    | Shutdown
+    | WorkerReady
+    | CreditDrop
+    | CancelCredits
+    | CreditReturn
+    | DatasetRequest
+    | DatasetReply
+    | RecordBatch
+    | WorkerHealth,
+    Field(discriminator="kind"),
+]
