@@ -1,0 +1,347 @@
+"""Per-request and run-level metrics of one run, computed from its records.
+
+Input is the records of a run as plain mappings, the shape of a `records.jsonl` line
+(`RequestRecord.model_dump(mode="json")`), because the post-processor reads that file and building
+a million pydantic models only to read their fields again costs more than the statistics.
+`compute_metrics_from_models` is the thin entry for a list of `RequestRecord`.
+
+Only `phase == "profiling"` records count. One pass in Python collects numpy arrays; every
+statistic after that is vectorised: a million records take about a second, about four when each
+has 20 response times (20 million inter-chunk gaps).
+
+What is measured (successes only; `*_ns` in, milliseconds out):
+
+- request_latency: `latency_ns`
+- time_to_first_token: `response_times_ns[0]` (records with a response time, i.e. streaming)
+- time_to_second_token: `response_times_ns[1] - response_times_ns[0]`
+- inter_token_latency: `(latency_ns - ttft_ns) / (output_tokens - 1)`, records with a TTFT and
+  `output_tokens >= 2`
+- inter_chunk_latency: every gap between consecutive response times, all records flattened
+- output_token_throughput_per_user: `1e9 / inter_token_latency_ns` in tokens/s (ITL > 0 only)
+- input_sequence_length / output_sequence_length: `input_tokens` / `output_tokens`
+
+A metric with no values is left out of `RunMetrics.metrics` rather than reported as NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
+
+from aiperf_hpc.protocol.messages import RequestRecord
+
+PERCENTILES: tuple[int, ...] = (1, 5, 10, 25, 50, 75, 90, 95, 99)
+
+# Metric name -> unit, in display order.
+METRIC_UNITS: dict[str, str] = {
+    "request_latency": "ms",
+    "time_to_first_token": "ms",
+    "time_to_second_token": "ms",
+    "inter_token_latency": "ms",
+    "inter_chunk_latency": "ms",
+    "output_token_throughput_per_user": "tokens/s",
+    "input_sequence_length": "tokens",
+    "output_sequence_length": "tokens",
+}
+
+# Run-level figure name -> unit, in display order.
+RUN_FIGURE_UNITS: dict[str, str] = {
+    "request_count": "requests",
+    "success_count": "requests",
+    "error_count": "requests",
+    "cancelled_count": "requests",
+    "lost_count": "requests",
+    "benchmark_duration_s": "s",
+    "request_throughput": "requests/s",
+    "output_token_throughput": "tokens/s",
+    "total_token_throughput": "tokens/s",
+}
+
+_NS_PER_MS = 1e6
+_NS_PER_S = 1e9
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MetricStats(_Frozen):
+    """Statistics of one metric. `std` is the population standard deviation (ddof=0);
+    percentiles use numpy's linear interpolation."""
+
+    unit: str
+    avg: float
+    min: float
+    max: float
+    std: float
+    p1: float
+    p5: float
+    p10: float
+    p25: float
+    p50: float
+    p75: float
+    p90: float
+    p95: float
+    p99: float
+    count: int
+
+
+class ErrorTypeSummary(_Frozen):
+    """How often one error key occurred, and the first message seen for it (None if none had one)."""
+
+    count: int
+    sample_message: str | None
+
+
+class RunMetrics(_Frozen):
+    """Everything computed from one run's profiling records.
+
+    `benchmark_duration_s` and the throughputs are None when no profiling record has a latency
+    (or the duration is zero): there is no time span to divide by.
+    `errors_by_type` is keyed by `error_type`, or `"http_error:<status>"` for HTTP errors, most
+    frequent first; "cancelled" and "lost" records are only in their own counts, never errors.
+    """
+
+    metrics: dict[str, MetricStats]
+    request_count: int
+    success_count: int
+    error_count: int
+    cancelled_count: int
+    lost_count: int
+    benchmark_duration_s: float | None
+    request_throughput: float | None
+    output_token_throughput: float | None
+    total_token_throughput: float | None
+    errors_by_type: dict[str, ErrorTypeSummary]
+
+    def run_figures(self) -> dict[str, int | float | None]:
+        """The run-level figures by name, in the order of `RUN_FIGURE_UNITS`."""
+        return {name: getattr(self, name) for name in RUN_FIGURE_UNITS}
+
+
+def compute_metrics(records: Sequence[Mapping[str, Any]]) -> RunMetrics:
+    """Compute the run's metrics from records shaped like `RequestRecord.model_dump(mode="json")`.
+
+    Raises KeyError when a record lacks `phase` or `started_wall_ns`.
+    """
+    cols = _collect(records)
+    duration_s = _duration_s(cols)
+    success_count = int(cols.success_latency_ns.size)
+    output_tokens_sum = _sum_known(cols.success_output_tokens)
+    input_tokens_sum = _sum_known(cols.success_input_tokens)
+
+    def per_s(total: int) -> float | None:
+        return None if duration_s is None else total / duration_s
+
+    error_count = sum(summary.count for summary in cols.errors.values())
+    return RunMetrics(
+        metrics=_per_request_metrics(cols),
+        request_count=cols.request_count,
+        success_count=success_count,
+        error_count=error_count,
+        cancelled_count=cols.cancelled_count,
+        lost_count=cols.lost_count,
+        benchmark_duration_s=duration_s,
+        request_throughput=per_s(success_count),
+        output_token_throughput=per_s(output_tokens_sum),
+        total_token_throughput=per_s(input_tokens_sum + output_tokens_sum),
+        errors_by_type={
+            key: ErrorTypeSummary(count=e.count, sample_message=e.sample_message)
+            for key, e in sorted(cols.errors.items(), key=lambda item: (-item[1].count, item[0]))
+        },
+    )
+
+
+def compute_metrics_from_models(records: Sequence[RequestRecord]) -> RunMetrics:
+    """`compute_metrics` for `RequestRecord` models (slower: each is dumped to a dict first)."""
+    return compute_metrics([record.model_dump() for record in records])
+
+
+def error_key(error_type: str, status_code: int | None) -> str:
+    """The `errors_by_type` key: `"http_error:500"` for HTTP errors with a status, else the type."""
+    if error_type == "http_error" and status_code is not None:
+        return f"{error_type}:{status_code}"
+    return error_type
+
+
+class _ErrorTally:
+    __slots__ = ("count", "sample_message")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sample_message: str | None = None
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The one-pass collection as arrays. Per-success arrays are aligned by index and hold -1 for a
+    missing value."""
+
+    request_count: int
+    cancelled_count: int
+    lost_count: int
+    errors: dict[str, _ErrorTally]
+    # Every profiling record with a latency, for the benchmark duration.
+    timed_start_wall_ns: IntArray
+    timed_latency_ns: IntArray
+    # Successes only.
+    success_latency_ns: IntArray
+    success_input_tokens: IntArray
+    success_output_tokens: IntArray
+    success_response_count: IntArray
+    # All successes' response times, concatenated in record order.
+    response_times_ns: IntArray
+
+
+def _collect(records: Sequence[Mapping[str, Any]]) -> _Columns:
+    # The one loop over a million records in Python: bound methods and locals, no attribute lookups.
+    request_count = cancelled_count = lost_count = 0
+    errors: dict[str, _ErrorTally] = {}
+    timed_start_wall_ns: list[int] = []
+    timed_latency_ns: list[int] = []
+    latency_ns_list: list[int] = []
+    input_tokens_list: list[int] = []
+    output_tokens_list: list[int] = []
+    response_count_list: list[int] = []
+    response_times_ns: list[int] = []
+    add_timed_start = timed_start_wall_ns.append
+    add_timed_latency = timed_latency_ns.append
+    add_latency = latency_ns_list.append
+    add_input_tokens = input_tokens_list.append
+    add_output_tokens = output_tokens_list.append
+    add_response_count = response_count_list.append
+    add_response_times = response_times_ns.extend
+    for record in records:
+        if record["phase"] != "profiling":
+            continue
+        request_count += 1
+        get = record.get
+        latency_ns = get("latency_ns")
+        if latency_ns is not None:
+            add_timed_start(record["started_wall_ns"])
+            add_timed_latency(latency_ns)
+        error_type = get("error_type")
+        if error_type is None:
+            add_latency(-1 if latency_ns is None else latency_ns)
+            input_tokens = get("input_tokens")
+            add_input_tokens(-1 if input_tokens is None else input_tokens)
+            output_tokens = get("output_tokens")
+            add_output_tokens(-1 if output_tokens is None else output_tokens)
+            times_ns = get("response_times_ns") or ()
+            add_response_count(len(times_ns))
+            add_response_times(times_ns)
+        elif error_type == "cancelled":
+            cancelled_count += 1
+        elif error_type == "lost":
+            lost_count += 1
+        else:
+            key = error_key(error_type, get("status_code"))
+            tally = errors.get(key)
+            if tally is None:
+                tally = errors[key] = _ErrorTally()
+            tally.count += 1
+            if tally.sample_message is None:
+                tally.sample_message = get("error_message")
+    return _Columns(
+        request_count=request_count,
+        cancelled_count=cancelled_count,
+        lost_count=lost_count,
+        errors=errors,
+        timed_start_wall_ns=np.asarray(timed_start_wall_ns, dtype=np.int64),
+        timed_latency_ns=np.asarray(timed_latency_ns, dtype=np.int64),
+        success_latency_ns=np.asarray(latency_ns_list, dtype=np.int64),
+        success_input_tokens=np.asarray(input_tokens_list, dtype=np.int64),
+        success_output_tokens=np.asarray(output_tokens_list, dtype=np.int64),
+        success_response_count=np.asarray(response_count_list, dtype=np.int64),
+        response_times_ns=np.asarray(response_times_ns, dtype=np.int64),
+    )
+
+
+def _sum_known(values: IntArray) -> int:
+    """Sum of the non-missing (>= 0) values."""
+    return int(values[values >= 0].sum())
+
+
+def _duration_s(cols: _Columns) -> float | None:
+    if cols.timed_start_wall_ns.size == 0:
+        return None
+    end_wall_ns = cols.timed_start_wall_ns + cols.timed_latency_ns
+    duration_ns = int(end_wall_ns.max()) - int(cols.timed_start_wall_ns.min())
+    return duration_ns / _NS_PER_S if duration_ns > 0 else None
+
+
+def _per_request_metrics(cols: _Columns) -> dict[str, MetricStats]:
+    latency_ns = cols.success_latency_ns
+    input_tokens = cols.success_input_tokens
+    output_tokens = cols.success_output_tokens
+    counts = cols.success_response_count
+    flat_ns = cols.response_times_ns
+    # Index of each success's first response time in `flat_ns` (meaningful only where counts > 0).
+    first_idx = np.cumsum(counts) - counts
+
+    has_first = counts >= 1
+    has_second = counts >= 2
+    ttft_ns = np.zeros(len(counts), dtype=np.int64)
+    ttft_ns[has_first] = flat_ns[first_idx[has_first]]
+    ttst_ns = flat_ns[first_idx[has_second] + 1] - flat_ns[first_idx[has_second]]
+
+    has_itl = has_first & (output_tokens >= 2) & (latency_ns >= 0)
+    itl_ns = (latency_ns[has_itl] - ttft_ns[has_itl]) / (output_tokens[has_itl] - 1).astype(np.float64)
+
+    values: dict[str, FloatArray] = {
+        "request_latency": latency_ns[latency_ns >= 0] / _NS_PER_MS,
+        "time_to_first_token": ttft_ns[has_first] / _NS_PER_MS,
+        "time_to_second_token": ttst_ns / _NS_PER_MS,
+        "inter_token_latency": itl_ns / _NS_PER_MS,
+        "inter_chunk_latency": _inter_chunk_ns(flat_ns, first_idx) / _NS_PER_MS,
+        "output_token_throughput_per_user": _NS_PER_S / itl_ns[itl_ns > 0],
+        "input_sequence_length": input_tokens[input_tokens >= 0].astype(np.float64),
+        "output_sequence_length": output_tokens[output_tokens >= 0].astype(np.float64),
+    }
+    stats = {name: _stats(values[name], unit) for name, unit in METRIC_UNITS.items()}
+    return {name: s for name, s in stats.items() if s is not None}
+
+
+def _inter_chunk_ns(flat_ns: IntArray, first_idx: IntArray) -> IntArray:
+    """Gaps between consecutive response times of the same record: all gaps of the concatenation,
+    minus the ones that jump from one record's last time to the next record's first."""
+    if flat_ns.size < 2:
+        return np.empty(0, dtype=np.int64)
+    gaps_ns = np.diff(flat_ns)
+    keep = np.ones(gaps_ns.size, dtype=bool)
+    # A record starting at index i > 0 makes gap i - 1 cross a record boundary. Records with no
+    # response times share the next record's start (or len(flat_ns) when last), hence the filter.
+    boundaries = first_idx[(first_idx > 0) & (first_idx < flat_ns.size)]
+    keep[boundaries - 1] = False
+    return gaps_ns[keep]
+
+
+def _stats(values: FloatArray, unit: str) -> MetricStats | None:
+    if values.size == 0:
+        return None
+    p1, p5, p10, p25, p50, p75, p90, p95, p99 = (float(v) for v in np.percentile(values, PERCENTILES))
+    return MetricStats(
+        unit=unit,
+        avg=float(values.mean()),
+        min=float(values.min()),
+        max=float(values.max()),
+        std=float(values.std()),
+        p1=p1,
+        p5=p5,
+        p10=p10,
+        p25=p25,
+        p50=p50,
+        p75=p75,
+        p90=p90,
+        p95=p95,
+        p99=p99,
+        count=int(values.size),
+    )

@@ -1,0 +1,107 @@
+"""The results summary printed at the end of a run: a metrics table, the run-level figures, and
+the errors by type when any request failed.
+
+It has to read well in a Slurm log as much as in a terminal: nothing is conveyed by colour alone,
+and when the console is not a terminal (its width then defaults to 80 columns) the tables are
+rendered at least `LOG_WIDTH_COLUMNS` wide instead of being squeezed or truncated.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from aiperf_hpc.core.metrics import MetricStats, RunMetrics
+
+LOG_WIDTH_COLUMNS = 160
+
+METRIC_TITLES: dict[str, str] = {
+    "request_latency": "Request Latency (ms)",
+    "time_to_first_token": "Time to First Token (ms)",
+    "time_to_second_token": "Time to Second Token (ms)",
+    "inter_token_latency": "Inter Token Latency (ms)",
+    "inter_chunk_latency": "Inter Chunk Latency (ms)",
+    "output_token_throughput_per_user": "Output Token Throughput Per User (tokens/s/user)",
+    "input_sequence_length": "Input Sequence Length (tokens)",
+    "output_sequence_length": "Output Sequence Length (tokens)",
+}
+
+# Columns of the metrics table, in AIPerf's order.
+TABLE_STATS: tuple[str, ...] = ("avg", "min", "max", "p99", "p90", "p50", "std")
+
+
+def render_results(metrics: RunMetrics, *, title: str, console: Console) -> None:
+    """Print the summary of `metrics` to `console`. Call once, after the run's metrics are computed."""
+    tables = [_metrics_table(metrics, title), _run_table(metrics)]
+    if metrics.errors_by_type:
+        tables.append(_errors_table(metrics))
+    if console.is_terminal or console.width >= LOG_WIDTH_COLUMNS:
+        for table in tables:
+            console.print(table)
+        return
+    # A log file has no width of its own (rich assumes 80): render the tables at a readable width
+    # as plain text, then write those lines without wrapping or cropping them.
+    buffer = io.StringIO()
+    wide = Console(file=buffer, width=LOG_WIDTH_COLUMNS, color_system=None, force_terminal=False)
+    for table in tables:
+        wide.print(table)
+    console.print(buffer.getvalue(), end="", soft_wrap=True, markup=False, highlight=False, emoji=False)
+
+
+def metric_title(name: str, stats: MetricStats) -> str:
+    """The human name of a metric with its unit, e.g. "Time to First Token (ms)"."""
+    return METRIC_TITLES.get(name) or f"{name.replace('_', ' ').title()} ({stats.unit})"
+
+
+def _metrics_table(metrics: RunMetrics, title: str) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("Metric", justify="left", no_wrap=True)
+    for stat in TABLE_STATS:
+        table.add_column(stat, justify="right", no_wrap=True)
+    for name, stats in metrics.metrics.items():
+        row = stats.model_dump()
+        table.add_row(metric_title(name, stats), *(_number(row[stat]) for stat in TABLE_STATS))
+    if not metrics.metrics:
+        table.add_row("(no successful requests)", *("" for _ in TABLE_STATS))
+    return table
+
+
+def _run_table(metrics: RunMetrics) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("Run", justify="left", no_wrap=True)
+    table.add_column("Value", justify="right", no_wrap=True)
+    rows: tuple[tuple[str, str], ...] = (
+        ("Request Throughput (req/s)", _number(metrics.request_throughput)),
+        ("Output Token Throughput (tokens/s)", _number(metrics.output_token_throughput)),
+        ("Total Token Throughput (tokens/s)", _number(metrics.total_token_throughput)),
+        ("Request Count", _count(metrics.request_count)),
+        ("Successes", _count(metrics.success_count)),
+        ("Errors", _count(metrics.error_count)),
+        ("Cancelled", _count(metrics.cancelled_count)),
+        ("Lost", _count(metrics.lost_count)),
+        ("Benchmark Duration (s)", _number(metrics.benchmark_duration_s)),
+    )
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def _errors_table(metrics: RunMetrics) -> Table:
+    table = Table(title="Errors by type", box=box.SIMPLE_HEAD)
+    table.add_column("Error Type", justify="left", no_wrap=True)
+    table.add_column("Count", justify="right", no_wrap=True)
+    table.add_column("Sample Message", justify="left", overflow="fold")
+    for key, summary in metrics.errors_by_type.items():
+        table.add_row(key, _count(summary.count), summary.sample_message or "")
+    return table
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"

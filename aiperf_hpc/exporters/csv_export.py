@@ -1,0 +1,57 @@
+"""`profile_export.csv`: the metrics table, a blank line, the run-level figures, and, when any
+request failed, a blank line and the errors by type.
+
+```
+Metric,Unit,avg,min,max,std,p1,p5,p10,p25,p50,p75,p90,p95,p99,count
+time_to_first_token,ms,12.5,...,3
+<blank>
+Metric,Value
+request_count,10
+...
+<blank>
+Error Type,Count,Sample Message
+http_error:500,2,...
+```
+
+Metric names are the keys of `profile_export.json`. A figure that could not be computed (no
+duration) is an empty cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from aiperf_hpc.core.metrics import PERCENTILES, RunMetrics
+from aiperf_hpc.exporters._atomic import write_bytes_atomically
+
+STAT_COLUMNS: tuple[str, ...] = ("avg", "min", "max", "std", *(f"p{p}" for p in PERCENTILES), "count")
+METRICS_HEADER: tuple[str, ...] = ("Metric", "Unit", *STAT_COLUMNS)
+RUN_HEADER: tuple[str, ...] = ("Metric", "Value")
+ERRORS_HEADER: tuple[str, ...] = ("Error Type", "Count", "Sample Message")
+
+
+def profile_export_csv_text(metrics: RunMetrics) -> str:
+    """The CSV document as text (what `write_profile_export_csv` writes)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(METRICS_HEADER)
+    for name, stats in metrics.metrics.items():
+        row = stats.model_dump()
+        writer.writerow([name, stats.unit, *(row[column] for column in STAT_COLUMNS)])
+    writer.writerow([])
+    writer.writerow(RUN_HEADER)
+    for name, value in metrics.run_figures().items():
+        writer.writerow([name, "" if value is None else value])
+    if metrics.errors_by_type:
+        writer.writerow([])
+        writer.writerow(ERRORS_HEADER)
+        for key, summary in metrics.errors_by_type.items():
+            writer.writerow([key, summary.count, summary.sample_message or ""])
+    return buffer.getvalue()
+
+
+def write_profile_export_csv(path: Path, metrics: RunMetrics) -> None:
+    """Write `profile_export.csv` to `path`, replacing it atomically. Raises OSError on write failure."""
+    write_bytes_atomically(path, profile_export_csv_text(metrics).encode("utf-8"))

@@ -1,0 +1,50 @@
+"""`profile_export.json`: the run's metrics and the caller's metadata in one JSON document.
+
+Layout::
+
+    {
+      "metadata": {...},                      # as given: config, versions, seed, status ...
+      "run": {"request_count": ..., ...},     # RunMetrics.run_figures(), None as null
+      "metrics": {"time_to_first_token": {"unit": "ms", "avg": ..., ..., "p99": ..., "count": ...}},
+      "errors_by_type": {"http_error:500": {"count": 2, "sample_message": "..."}}
+    }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from aiperf_hpc.core.metrics import RunMetrics
+from aiperf_hpc.exporters._atomic import write_bytes_atomically
+
+
+def profile_export_document(metrics: RunMetrics, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON document as a dict (what `write_profile_export_json` writes)."""
+    return {
+        "metadata": dict(metadata),
+        "run": metrics.run_figures(),
+        "metrics": {name: stats.model_dump() for name, stats in metrics.metrics.items()},
+        "errors_by_type": {key: summary.model_dump() for key, summary in metrics.errors_by_type.items()},
+    }
+
+
+def write_profile_export_json(path: Path, metrics: RunMetrics, metadata: Mapping[str, Any]) -> None:
+    """Write `profile_export.json` to `path`, replacing it atomically.
+
+    Metadata values orjson cannot encode natively are written as: pydantic models through
+    `model_dump(mode="json")`, anything else (Path ...) as `str(value)`. Raises OSError on write failure.
+    """
+    document = profile_export_document(metrics, metadata)
+    data = orjson.dumps(document, default=_encode_other, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    write_bytes_atomically(path, data + b"\n")
+
+
+def _encode_other(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return str(value)

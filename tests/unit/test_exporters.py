@@ -1,0 +1,168 @@
+"""The exporters write what RunMetrics holds, and records.jsonl reads back what was written."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from rich.console import Console
+
+from aiperf_hpc.config import EndpointConfig
+from aiperf_hpc.core.metrics import RunMetrics, compute_metrics
+from aiperf_hpc.exporters.console import render_results
+from aiperf_hpc.exporters.csv_export import METRICS_HEADER, write_profile_export_csv
+from aiperf_hpc.exporters.json_export import write_profile_export_json
+from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
+from aiperf_hpc.protocol.messages import RequestRecord
+
+MS = 1_000_000
+BASE_WALL_NS = 1_700_000_000_000_000_000
+
+
+def record(credit_id: int, **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "credit_id": credit_id,
+        "phase": "profiling",
+        "worker_id": "w0",
+        "node": "n0",
+        "entry_index": 0,
+        "started_wall_ns": BASE_WALL_NS,
+    }
+    return RequestRecord(**(base | fields)).model_dump(mode="json")
+
+
+@pytest.fixture
+def metrics() -> RunMetrics:
+    """Two streaming successes (TTFT 10 and 30 ms), one HTTP 500, one cancelled; duration 0.5 s."""
+    return compute_metrics(
+        [
+            record(1, latency_ns=40 * MS, response_times_ns=[10 * MS, 20 * MS], input_tokens=50, output_tokens=3),
+            record(2, latency_ns=60 * MS, response_times_ns=[30 * MS, 35 * MS], input_tokens=50, output_tokens=3),
+            record(3, latency_ns=500 * MS, status_code=500, error_type="http_error", error_message="boom"),
+            record(4, error_type="cancelled"),
+        ]
+    )
+
+
+def test_json_export_holds_metadata_run_figures_metrics_and_errors(tmp_path: Path, metrics: RunMetrics) -> None:
+    path = tmp_path / "profile_export.json"
+    endpoint = EndpointConfig(model="m")
+    write_profile_export_json(path, metrics, {"status": "completed", "endpoint": endpoint, "dir": tmp_path})
+
+    document = orjson.loads(path.read_bytes())
+    assert set(document) == {"metadata", "run", "metrics", "errors_by_type"}
+    assert document["metadata"]["status"] == "completed"
+    assert document["metadata"]["endpoint"]["model"] == "m"
+    assert document["metadata"]["dir"] == str(tmp_path)
+    assert document["run"]["request_count"] == 4
+    assert document["run"]["success_count"] == 2
+    assert document["run"]["cancelled_count"] == 1
+    assert document["run"]["benchmark_duration_s"] == pytest.approx(0.5)
+    ttft = document["metrics"]["time_to_first_token"]
+    assert ttft["unit"] == "ms"
+    assert (ttft["avg"], ttft["min"], ttft["max"], ttft["count"]) == (20.0, 10.0, 30.0, 2)
+    assert {"p1", "p50", "p99", "std"} <= set(ttft)
+    assert document["errors_by_type"] == {"http_error:500": {"count": 1, "sample_message": "boom"}}
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_csv_export_has_the_metrics_table_then_the_run_figures(tmp_path: Path, metrics: RunMetrics) -> None:
+    path = tmp_path / "profile_export.csv"
+    write_profile_export_csv(path, metrics)
+
+    rows = list(csv.reader(path.read_text().splitlines()))
+    assert rows[0] == list(METRICS_HEADER)
+    assert rows[0][:4] == ["Metric", "Unit", "avg", "min"]
+    assert rows[0][-1] == "count"
+    by_name = {row[0]: row for row in rows[1:] if row}
+    ttft = dict(zip(rows[0], by_name["time_to_first_token"], strict=True))
+    assert (ttft["Unit"], float(ttft["avg"]), float(ttft["max"]), ttft["count"]) == ("ms", 20.0, 30.0, "2")
+
+    first_blank = rows.index([])
+    assert rows[first_blank + 1] == ["Metric", "Value"]
+    assert by_name["request_count"] == ["request_count", "4"]
+    assert float(by_name["benchmark_duration_s"][1]) == pytest.approx(0.5)
+    assert ["Error Type", "Count", "Sample Message"] in rows
+    assert by_name["http_error:500"] == ["http_error:500", "1", "boom"]
+
+
+def test_csv_export_leaves_uncomputable_figures_empty(tmp_path: Path) -> None:
+    path = tmp_path / "profile_export.csv"
+    write_profile_export_csv(path, compute_metrics([]))
+    rows = list(csv.reader(path.read_text().splitlines()))
+    assert rows[:3] == [list(METRICS_HEADER), [], ["Metric", "Value"]]
+    assert ["request_throughput", ""] in rows
+    assert ["Error Type", "Count", "Sample Message"] not in rows
+
+
+def test_console_renders_metrics_run_figures_and_errors(metrics: RunMetrics) -> None:
+    console = Console(record=True, width=160)
+    render_results(metrics, title="NVIDIA AIPerf-HPC | LLM Metrics", console=console)
+    text = console.export_text()
+    assert "NVIDIA AIPerf-HPC | LLM Metrics" in text
+    ttft_line = next(line for line in text.splitlines() if "Time to First Token (ms)" in line)
+    assert ttft_line.split()[-7:] == ["20.00", "10.00", "30.00", "29.80", "28.00", "20.00", "10.00"]
+    for label in ("Request Throughput (req/s)", "Output Token Throughput (tokens/s)", "Benchmark Duration (s)"):
+        assert label in text
+    assert "Errors by type" in text
+    assert "http_error:500" in text
+    assert "boom" in text
+    request_count_line = next(line for line in text.splitlines() if "Request Count" in line)
+    assert request_count_line.split()[-1] == "4"
+    assert "\x1b[" not in text
+
+
+def test_console_is_not_squeezed_when_not_a_terminal(metrics: RunMetrics) -> None:
+    console = Console(record=True, width=80, force_terminal=False)
+    render_results(metrics, title="Results", console=console)
+    line = next(line for line in console.export_text().splitlines() if "Output Token Throughput Per User" in line)
+    assert "(tokens/s/user)" in line
+
+
+def test_console_without_errors_has_no_errors_table() -> None:
+    metrics = compute_metrics([record(1, latency_ns=10 * MS)])
+    console = Console(record=True, width=160)
+    render_results(metrics, title="Results", console=console)
+    text = console.export_text()
+    assert "Request Latency (ms)" in text
+    assert "Errors by type" not in text
+
+
+def _write_lines(path: Path, records: list[dict[str, Any]], tail: bytes = b"") -> None:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records) + tail)
+
+
+def test_records_reader_skips_and_counts_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    written = [record(i, latency_ns=MS) for i in range(3)]
+    torn = orjson.dumps(record(3, latency_ns=MS))[:25]
+    _write_lines(path, written, tail=torn)
+
+    read = read_records_jsonl(path)
+    assert read.records == written
+    assert read.skipped_lines == 1
+    assert read.first_skipped_line == 4
+
+
+def test_records_reader_ignores_blank_lines_and_counts_every_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    good = record(1, latency_ns=MS)
+    path.write_bytes(b"\n" + orjson.dumps(good) + b"\n[1, 2]\n{not json\n\n" + orjson.dumps(good) + b"\n")
+
+    read = read_records_jsonl(path)
+    assert read.records == [good, good]
+    assert read.skipped_lines == 2
+    assert read.first_skipped_line == 3
+
+
+def test_records_read_back_give_the_same_metrics(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    written = [record(i, latency_ns=(i + 1) * MS, response_times_ns=[MS // 2, MS], output_tokens=2) for i in range(5)]
+    _write_lines(path, written)
+    read = read_records_jsonl(path)
+    assert read.skipped_lines == 0
+    assert read.first_skipped_line is None
+    assert compute_metrics(read.records) == compute_metrics(written)

@@ -1,0 +1,225 @@
+"""compute_metrics on hand-made records whose every figure is computed by hand below."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from aiperf_hpc.core.metrics import (
+    METRIC_UNITS,
+    RunMetrics,
+    compute_metrics,
+    compute_metrics_from_models,
+    error_key,
+)
+from aiperf_hpc.protocol.messages import RequestRecord
+
+MS = 1_000_000
+BASE_WALL_NS = 1_700_000_000_000_000_000
+
+
+def record(**fields: Any) -> RequestRecord:
+    defaults: dict[str, Any] = {
+        "credit_id": 0,
+        "phase": "profiling",
+        "worker_id": "w0",
+        "node": "n0",
+        "entry_index": 0,
+        "started_wall_ns": BASE_WALL_NS,
+    }
+    return RequestRecord(**(defaults | fields))
+
+
+def dumped(records: list[RequestRecord]) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in records]
+
+
+def streaming_run() -> list[RequestRecord]:
+    """Three streaming successes, five failures of every kind, and one warmup record.
+
+    A: start +0,  latency 30 ms, times [10, 15, 25] ms, 100 in / 5 out  -> TTFT 10, TTST 5, ITL 20/4 = 5
+    B: start +10, latency 40 ms, times [20, 22, 30, 34] ms, 200 in / 4 out -> TTFT 20, TTST 2, ITL 20/3
+    C: start +20, latency 50 ms, times [30] ms, 300 in / 1 out          -> TTFT 30, no TTST, no ITL
+    The last end is an http_error at +5 ms lasting 100 ms: duration 105 ms.
+    """
+    return [
+        record(
+            credit_id=1,
+            latency_ns=30 * MS,
+            response_times_ns=[10 * MS, 15 * MS, 25 * MS],
+            input_tokens=100,
+            output_tokens=5,
+        ),
+        record(
+            credit_id=2,
+            started_wall_ns=BASE_WALL_NS + 10 * MS,
+            latency_ns=40 * MS,
+            response_times_ns=[20 * MS, 22 * MS, 30 * MS, 34 * MS],
+            input_tokens=200,
+            output_tokens=4,
+        ),
+        record(
+            credit_id=3,
+            started_wall_ns=BASE_WALL_NS + 20 * MS,
+            latency_ns=50 * MS,
+            response_times_ns=[30 * MS],
+            input_tokens=300,
+            output_tokens=1,
+        ),
+        record(
+            credit_id=4,
+            started_wall_ns=BASE_WALL_NS + 5 * MS,
+            latency_ns=100 * MS,
+            status_code=500,
+            error_type="http_error",
+            error_message="Internal Server Error",
+        ),
+        record(credit_id=5, latency_ns=1 * MS, status_code=500, error_type="http_error"),
+        record(credit_id=6, error_type="timeout", error_message="timed out after 600 s"),
+        record(credit_id=7, error_type="cancelled", error_message="grace period over"),
+        record(credit_id=8, error_type="lost", error_message="worker w1 lost"),
+        # Warmup: would stretch the duration to seconds and add a TTFT of 1 s if counted.
+        record(
+            credit_id=9,
+            phase="warmup",
+            started_wall_ns=BASE_WALL_NS - 1_000 * MS,
+            latency_ns=5_000 * MS,
+            response_times_ns=[1_000 * MS, 2_000 * MS],
+            input_tokens=7,
+            output_tokens=2,
+        ),
+        record(credit_id=10, phase="warmup", error_type="timeout"),
+    ]
+
+
+@pytest.fixture
+def run() -> RunMetrics:
+    return compute_metrics(dumped(streaming_run()))
+
+
+def test_time_to_first_token_is_the_first_response_time(run: RunMetrics) -> None:
+    ttft = run.metrics["time_to_first_token"]
+    assert ttft.unit == "ms"
+    assert (ttft.count, ttft.avg, ttft.min, ttft.max, ttft.p50) == (3, 20.0, 10.0, 30.0, 20.0)
+    assert ttft.p25 == pytest.approx(15.0)
+    assert ttft.p99 == pytest.approx(29.8)
+    assert ttft.std == pytest.approx(math.sqrt(200 / 3))
+
+
+def test_time_to_second_token_only_counts_records_with_two_responses(run: RunMetrics) -> None:
+    ttst = run.metrics["time_to_second_token"]
+    assert (ttst.count, ttst.min, ttst.max) == (2, 2.0, 5.0)
+    assert ttst.avg == pytest.approx(3.5)
+
+
+def test_inter_token_latency_per_request(run: RunMetrics) -> None:
+    itl = run.metrics["inter_token_latency"]
+    assert itl.count == 2
+    assert itl.min == pytest.approx(5.0)
+    assert itl.max == pytest.approx(20 / 3)
+    assert itl.avg == pytest.approx((5.0 + 20 / 3) / 2)
+
+
+def test_output_token_throughput_per_user_inverts_the_inter_token_latency(run: RunMetrics) -> None:
+    per_user = run.metrics["output_token_throughput_per_user"]
+    assert per_user.unit == "tokens/s"
+    assert per_user.count == 2
+    assert per_user.min == pytest.approx(150.0)
+    assert per_user.max == pytest.approx(200.0)
+
+
+def test_inter_chunk_latency_flattens_gaps_within_each_record(run: RunMetrics) -> None:
+    # A: 5, 10; B: 2, 8, 4; C: none. No gap across records (B's 20 ms after A's 25 ms would be -5).
+    icl = run.metrics["inter_chunk_latency"]
+    assert (icl.count, icl.min, icl.max, icl.p50) == (5, 2.0, 10.0, 5.0)
+    assert icl.avg == pytest.approx(5.8)
+
+
+def test_latency_and_sequence_lengths(run: RunMetrics) -> None:
+    latency = run.metrics["request_latency"]
+    assert (latency.count, latency.avg, latency.min, latency.max) == (3, 40.0, 30.0, 50.0)
+    isl = run.metrics["input_sequence_length"]
+    assert (isl.unit, isl.count, isl.avg, isl.p50) == ("tokens", 3, 200.0, 200.0)
+    osl = run.metrics["output_sequence_length"]
+    assert (osl.count, osl.min, osl.max) == (3, 1.0, 5.0)
+    assert osl.avg == pytest.approx(10 / 3)
+
+
+def test_run_level_counts_exclude_warmup_and_separate_cancelled_and_lost(run: RunMetrics) -> None:
+    assert run.request_count == 8
+    assert run.success_count == 3
+    assert run.error_count == 3
+    assert run.cancelled_count == 1
+    assert run.lost_count == 1
+
+
+def test_throughputs_divide_by_the_span_from_first_start_to_last_end(run: RunMetrics) -> None:
+    assert run.benchmark_duration_s == pytest.approx(0.105)
+    assert run.request_throughput == pytest.approx(3 / 0.105)
+    assert run.output_token_throughput == pytest.approx(10 / 0.105)
+    assert run.total_token_throughput == pytest.approx(610 / 0.105)
+
+
+def test_errors_by_type_keys_http_errors_by_status_and_keeps_a_sample_message(run: RunMetrics) -> None:
+    assert list(run.errors_by_type) == ["http_error:500", "timeout"]
+    assert run.errors_by_type["http_error:500"].count == 2
+    assert run.errors_by_type["http_error:500"].sample_message == "Internal Server Error"
+    assert run.errors_by_type["timeout"].count == 1
+    assert run.errors_by_type["timeout"].sample_message == "timed out after 600 s"
+
+
+def test_error_key() -> None:
+    assert error_key("http_error", 503) == "http_error:503"
+    assert error_key("http_error", None) == "http_error"
+    assert error_key("timeout", None) == "timeout"
+
+
+def test_non_streaming_run_omits_streaming_metrics() -> None:
+    records = [record(credit_id=i, latency_ns=(i + 1) * 10 * MS, input_tokens=10, output_tokens=20) for i in range(3)]
+    run = compute_metrics(dumped(records))
+    assert set(run.metrics) == {"request_latency", "input_sequence_length", "output_sequence_length"}
+    assert run.metrics["request_latency"].avg == 20.0
+
+
+def test_records_without_response_times_between_streaming_ones_leave_gaps_intact() -> None:
+    records = [
+        record(credit_id=1, latency_ns=9 * MS, response_times_ns=[1 * MS, 3 * MS]),
+        record(credit_id=2, latency_ns=9 * MS),
+        record(credit_id=3, latency_ns=9 * MS, response_times_ns=[2 * MS, 7 * MS]),
+        record(credit_id=4, latency_ns=9 * MS),
+    ]
+    run = compute_metrics(dumped(records))
+    icl = run.metrics["inter_chunk_latency"]
+    assert (icl.count, icl.min, icl.max) == (2, 2.0, 5.0)
+    assert run.metrics["time_to_first_token"].count == 2
+
+
+def test_no_profiling_records_gives_no_metrics_and_no_throughput() -> None:
+    for records in ([], [record(phase="warmup", latency_ns=MS, response_times_ns=[MS])]):
+        run = compute_metrics(dumped(records))
+        assert run.metrics == {}
+        assert run.request_count == 0
+        assert run.benchmark_duration_s is None
+        assert run.request_throughput is None
+        assert run.errors_by_type == {}
+
+
+def test_only_failures_still_have_a_duration_but_no_per_request_metrics() -> None:
+    records = [record(latency_ns=50 * MS, status_code=502, error_type="http_error")]
+    run = compute_metrics(dumped(records))
+    assert run.metrics == {}
+    assert run.benchmark_duration_s == pytest.approx(0.05)
+    assert run.request_throughput == 0.0
+    assert run.errors_by_type["http_error:502"].sample_message is None
+
+
+def test_models_and_dicts_give_the_same_metrics() -> None:
+    records = streaming_run()
+    assert compute_metrics_from_models(records) == compute_metrics(dumped(records))
+
+
+def test_metrics_come_in_display_order(run: RunMetrics) -> None:
+    assert list(run.metrics) == list(METRIC_UNITS)
+    assert run.model_dump(mode="json")["metrics"]["request_latency"]["p99"] == pytest.approx(49.8)
