@@ -1,0 +1,171 @@
+"""The mock server's aiohttp application: OpenAI-compatible routes plus the `/mock/stats` truth.
+
+Routes:
+    POST /v1/chat/completions, POST /v1/completions   generation, streamed (SSE) or not
+    GET  /v1/models                                    the configured model names
+    GET  /health                                       200 "ok"
+    GET  /mock/stats, POST /mock/stats/reset           ground truth counters (see truth.py)
+
+Pacing: the first content token is due `ttft_ms` after the handler starts, token k (from 0) at
+`start + ttft + k * itl`. Chunks that are due are written together, so a zero-latency stream is one
+write, and a stream that fell behind catches up in one burst instead of drifting.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+
+from aiohttp import web
+
+from aiperf_hpc.mock_server.config import MockServerConfig
+from aiperf_hpc.mock_server.pacing import sleep_until
+from aiperf_hpc.mock_server.parsing import (
+    EndpointKind,
+    GenerationRequest,
+    InvalidRequest,
+    parse_generation_request,
+)
+from aiperf_hpc.mock_server.payloads import (
+    DONE_EVENT,
+    StreamChunks,
+    error_body,
+    full_response,
+    models_body,
+    response_id,
+)
+from aiperf_hpc.mock_server.truth import MockStats
+
+# Prompts of long synthetic inputs exceed aiohttp's 1 MiB default body limit.
+_MAX_BODY_BYTES = 64 * 1024 * 1024
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+
+
+class _MockHandlers:
+    """Request handlers sharing one config, one stats object and one error RNG (event loop thread only)."""
+
+    def __init__(self, config: MockServerConfig) -> None:
+        self._config = config
+        self._stats = MockStats()
+        self._error_rng = random.Random(config.random_seed)
+        self._sequence = itertools.count()
+        self._ttft_s = config.ttft_ms / 1000.0
+        self._itl_s = config.itl_ms / 1000.0
+        self._paced = config.ttft_ms > 0 or config.itl_ms > 0
+        self._models_body = models_body(config.model_names, int(time.time()))
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, "chat")
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, "completions")
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._models_body, content_type="application/json")
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self._stats.snapshot(self._config.ttft_ms, self._config.itl_ms))
+
+    async def reset_stats(self, request: web.Request) -> web.Response:
+        self._stats.reset()
+        return web.json_response(self._stats.snapshot(self._config.ttft_ms, self._config.itl_ms))
+
+    async def _generate(self, request: web.Request, kind: EndpointKind) -> web.StreamResponse:
+        arrived_s = time.perf_counter()
+        self._stats.on_arrival()
+        try:
+            try:
+                parsed = parse_generation_request(
+                    kind,
+                    await request.read(),
+                    self._config.model_names,
+                    self._config.default_output_tokens,
+                )
+            except InvalidRequest as exc:
+                body = error_body(exc.status, exc.message, exc.error_type)
+                return await _send_json(request, exc.status, body)
+            if self._config.error_rate > 0 and self._error_rng.random() < self._config.error_rate:
+                self._stats.on_error_injected()
+                status = self._config.error_status
+                body = error_body(status, "Error injected by the mock server", "MockInjectedError")
+                return await _send_json(request, status, body)
+            if parsed.stream:
+                return await self._stream(request, kind, parsed, arrived_s)
+            return await self._complete(request, kind, parsed, arrived_s)
+        finally:
+            self._stats.on_departure()
+
+    async def _stream(
+        self, request: web.Request, kind: EndpointKind, parsed: GenerationRequest, arrived_s: float
+    ) -> web.StreamResponse:
+        chunks = StreamChunks(kind, response_id(kind, next(self._sequence)), int(time.time()), parsed.model)
+        pending = [chunks.role()] if kind == "chat" else []
+        response = web.StreamResponse(headers=_SSE_HEADERS)
+        try:
+            await response.prepare(request)
+            if self._paced:
+                first_token_s = arrived_s + self._ttft_s
+                for index in range(parsed.output_tokens):
+                    deadline_s = first_token_s + index * self._itl_s
+                    if time.perf_counter() < deadline_s:
+                        if pending:
+                            await response.write(b"".join(pending))
+                            pending.clear()
+                        await sleep_until(deadline_s)
+                    pending.append(chunks.token(index))
+            else:
+                pending.extend(chunks.token(index) for index in range(parsed.output_tokens))
+            pending.append(chunks.finish(parsed.finish_reason))
+            if parsed.include_usage:
+                pending.append(chunks.usage(parsed.prompt_tokens, parsed.output_tokens))
+            pending.append(DONE_EVENT)
+            await response.write(b"".join(pending))
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # The client went away; there is no one left to answer.
+        return response
+
+    async def _complete(
+        self, request: web.Request, kind: EndpointKind, parsed: GenerationRequest, arrived_s: float
+    ) -> web.StreamResponse:
+        if self._paced:
+            await sleep_until(arrived_s + self._ttft_s + (parsed.output_tokens - 1) * self._itl_s)
+        id_ = response_id(kind, next(self._sequence))
+        body = full_response(
+            kind,
+            id_,
+            int(time.time()),
+            parsed.model,
+            parsed.output_tokens,
+            parsed.finish_reason,
+            parsed.prompt_tokens,
+        )
+        return await _send_json(request, 200, body)
+
+
+async def _send_json(request: web.Request, status: int, body: bytes) -> web.StreamResponse:
+    """Write the whole response before returning, so the in-flight count covers the write."""
+    response = web.Response(body=body, status=status, content_type="application/json")
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # The client went away; there is no one left to answer.
+    return response
+
+
+def create_app(config: MockServerConfig) -> web.Application:
+    """Build the mock server application; all state lives in the returned app."""
+    handlers = _MockHandlers(config)
+    app = web.Application(client_max_size=_MAX_BODY_BYTES)
+    app.router.add_post("/v1/chat/completions", handlers.chat)
+    app.router.add_post("/v1/completions", handlers.completions)
+    app.router.add_get("/v1/models", handlers.models)
+    app.router.add_get("/health", handlers.health)
+    app.router.add_get("/mock/stats", handlers.stats)
+    app.router.add_post("/mock/stats/reset", handlers.reset_stats)
+    return app
