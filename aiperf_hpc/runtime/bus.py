@@ -1,0 +1,113 @@
+"""ZeroMQ adapter: socket creation and typed send/receive over the message catalogue.
+
+Every receive here is bounded by the caller's `timeout_s`; zmq errors are translated into our
+error tree. High-water marks bound memory: a slow consumer slows its producers down instead of
+letting queues grow.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import zmq
+import zmq.asyncio
+from pydantic import BaseModel
+
+from aiperf_hpc.errors import ProtocolError
+from aiperf_hpc.protocol.codec import decode, encode
+from aiperf_hpc.protocol.messages import Message
+from aiperf_hpc.runtime.aio import bounded
+
+log = logging.getLogger(__name__)
+
+HIGH_WATER_MARK = 10_000
+
+
+class Bus:
+    """Owns one zmq context and every socket made from it; `close()` closes them all."""
+
+    def __init__(self) -> None:
+        self._context = zmq.asyncio.Context()
+        self._sockets: list[zmq.asyncio.Socket] = []
+        self.invalid_frames = 0
+
+    def socket(
+        self,
+        socket_type: int,
+        *,
+        bind: str | None = None,
+        connect: str | None = None,
+        identity: str | None = None,
+        linger_ms: int = 0,
+    ) -> zmq.asyncio.Socket:
+        sock = self._context.socket(socket_type)
+        sock.setsockopt(zmq.LINGER, linger_ms)
+        sock.setsockopt(zmq.SNDHWM, HIGH_WATER_MARK)
+        sock.setsockopt(zmq.RCVHWM, HIGH_WATER_MARK)
+        if identity is not None:
+            sock.setsockopt(zmq.IDENTITY, identity.encode())
+        if socket_type == zmq.ROUTER:
+            # A send to an identity that is gone raises instead of vanishing silently.
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        if bind is not None:
+            sock.bind(bind)
+        if connect is not None:
+            sock.connect(connect)
+        self._sockets.append(sock)
+        return sock
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
+        self._context.term()
+
+    async def recv(self, sock: zmq.asyncio.Socket, *, timeout_s: float, what: str) -> Message:
+        """Next valid message on a DEALER/PULL socket. Invalid frames are counted, logged and skipped."""
+        while True:
+            frames = await self._recv_frames(sock, timeout_s, what)
+            message = self._decode_last(frames)
+            if message is not None:
+                return message
+
+    async def recv_routed(self, sock: zmq.asyncio.Socket, *, timeout_s: float, what: str) -> tuple[bytes, Message]:
+        """Next valid message on a ROUTER socket, with the sender's identity."""
+        while True:
+            frames = await self._recv_frames(sock, timeout_s, what)
+            message = self._decode_last(frames)
+            if message is not None:
+                return frames[0], message
+
+    async def _recv_frames(self, sock: zmq.asyncio.Socket, timeout_s: float, what: str) -> list[bytes]:
+        frames: list[bytes] = await bounded(sock.recv_multipart(copy=True), timeout_s, what)
+        return frames
+
+    def _decode_last(self, frames: list[bytes]) -> Message | None:
+        try:
+            return decode(frames[-1])
+        except ProtocolError as exc:
+            self.invalid_frames += 1
+            log.error("dropped an invalid frame (%d so far): %s", self.invalid_frames, exc)
+            return None
+
+
+async def send(sock: zmq.asyncio.Socket, message: BaseModel) -> None:
+    await sock.send(encode(message))
+
+
+async def send_to(sock: zmq.asyncio.Socket, identity: bytes, message: BaseModel) -> bool:
+    """Send on a ROUTER socket; False when the peer is unknown or gone (never raises for that)."""
+    try:
+        await sock.send_multipart([identity, encode(message)])
+    except zmq.ZMQError as exc:
+        if exc.errno == zmq.EHOSTUNREACH:
+            return False
+        raise
+    return True
+
+
+def describe(obj: Any) -> str:
+    """One-line description of an exception for logs and error messages."""
+    text = str(obj).strip().splitlines()[0] if str(obj).strip() else ""
+    return f"{type(obj).__name__}: {text}" if text else type(obj).__name__

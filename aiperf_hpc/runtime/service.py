@@ -1,0 +1,172 @@
+"""The one base class of every service process: register, configure, run loops, stop.
+
+Lifecycle (each step bounded):
+    start()  connect the control DEALER, send `Register`, wait for `Configure`, call `configure()`,
+             answer `Configured`.
+    run()    the control loop (heartbeats both ways, `Shutdown`) together with the subclass's
+             `loops()`; the first loop to end ends them all.
+A service that hears nothing from the controller for `CONTROLLER_SILENCE_LIMIT_S` stops by itself,
+so a killed controller leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import socket
+from collections.abc import Coroutine
+from typing import Any, ClassVar
+
+import zmq
+
+from aiperf_hpc.errors import RunError, ServiceError
+from aiperf_hpc.protocol.messages import (
+    PROTOCOL_VERSION,
+    Configure,
+    Configured,
+    Heartbeat,
+    Message,
+    Register,
+    RegisterRefused,
+    ServiceFailed,
+    ServiceType,
+    Shutdown,
+)
+from aiperf_hpc.runtime.aio import run_together
+from aiperf_hpc.runtime.bus import Bus, describe, send
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL_S = 1.0
+CONTROLLER_SILENCE_LIMIT_S = 15.0
+CONFIGURE_TIMEOUT_S = 120.0
+
+
+class State(enum.Enum):
+    CREATED = "created"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+_TRANSITIONS: dict[State, set[State]] = {
+    State.CREATED: {State.STARTING},
+    State.STARTING: {State.RUNNING},
+    State.RUNNING: {State.STOPPED},
+    State.STOPPED: set(),
+    State.FAILED: set(),
+}
+
+
+class Service:
+    """Subclasses set `service_type` and implement `configure()`, `on_control()` and `loops()`."""
+
+    service_type: ClassVar[ServiceType]
+
+    def __init__(self, *, service_id: str, control_address: str, bus: Bus) -> None:
+        self.service_id = service_id
+        self.bus = bus
+        self.hostname = socket.gethostname()
+        self.state = State.CREATED
+        self._control = bus.socket(zmq.DEALER, connect=control_address, identity=service_id)
+
+    def _transition(self, to: State) -> None:
+        if to is not State.FAILED and to not in _TRANSITIONS[self.state]:
+            raise RuntimeError(f"{self.service_id}: illegal state change {self.state.name} -> {to.name}")
+        self.state = to
+
+    # --- to implement -----------------------------------------------------------------------------
+
+    async def configure(self, message: Configure) -> dict[str, int | str]:
+        """Prepare for the run (bind sockets, load data). Returns details for `Configured`."""
+        raise NotImplementedError
+
+    async def on_control(self, message: Message) -> None:
+        """Handle a control message other than heartbeats and shutdown."""
+        log.warning("%s ignores control message %s", self.service_id, type(message).__name__)
+
+    def loops(self) -> list[Coroutine[Any, Any, None]]:
+        """The service's own long-running loops (each ends with the run)."""
+        return []
+
+    async def close(self) -> None:
+        """Release what `configure()` acquired; called once, however the run ended."""
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def send_control(self, message: Message) -> None:
+        await send(self._control, message)
+
+    async def main(self) -> int:
+        """The whole life of the process; returns its exit status."""
+        try:
+            await self._start()
+            self._transition(State.RUNNING)
+            await run_together(self._control_loop(), self._heartbeat_loop(), *self.loops())
+            self._transition(State.STOPPED)
+            return 0
+        except (RunError, OSError, zmq.ZMQError) as exc:
+            self._transition(State.FAILED)
+            log.error("%s failed: %s", self.service_id, describe(exc))
+            await self._report_failure(describe(exc))
+            return 1
+        finally:
+            await self.close()
+
+    async def _start(self) -> None:
+        self._transition(State.STARTING)
+        await self.send_control(
+            Register(
+                service_type=self.service_type,
+                service_id=self.service_id,
+                pid=os.getpid(),
+                hostname=self.hostname,
+                protocol_version=PROTOCOL_VERSION,
+            )
+        )
+        while True:
+            message = await self.bus.recv(
+                self._control, timeout_s=CONFIGURE_TIMEOUT_S, what="Configure from the controller"
+            )
+            match message:
+                case Configure():
+                    detail = await self.configure(message)
+                    await self.send_control(Configured(service_id=self.service_id, detail=detail))
+                    return
+                case RegisterRefused(reason=reason):
+                    raise ServiceError(f"registration refused: {reason}")
+                case Shutdown():
+                    raise ServiceError("shut down before being configured")
+                case _:
+                    pass
+
+    async def _control_loop(self) -> None:
+        while True:
+            message = await self.bus.recv(
+                self._control,
+                timeout_s=CONTROLLER_SILENCE_LIMIT_S,
+                what="any message from the controller (is it still alive?)",
+            )
+            match message:
+                case Heartbeat():
+                    pass
+                case Shutdown():
+                    log.info("%s: shutdown requested", self.service_id)
+                    return
+                case _:
+                    await self.on_control(message)
+
+    async def _heartbeat_loop(self) -> None:
+        beat = Heartbeat(service_id=self.service_id)
+        while True:
+            await self.send_control(beat)
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+
+    async def _report_failure(self, error: str) -> None:
+        try:
+            await asyncio.wait_for(self.send_control(ServiceFailed(service_id=self.service_id, error=error)), 1.0)
+        except (asyncio.TimeoutError, zmq.ZMQError):
+            log.error("%s could not report its failure to the controller", self.service_id)

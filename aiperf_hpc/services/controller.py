@@ -1,0 +1,350 @@
+"""SystemController: runs in the CLI process and drives one profile run from start to exit code.
+
+Sequence (every wait bounded, every wait also ends on a service failure or a signal):
+  1. start dataset, timing, records and worker-manager processes; wait for their `Register`
+  2. `Configure` them; the worker manager then starts the workers, which register too
+  3. `Configure` the workers (they fetch the dataset and announce their slots to timing)
+  4. `StartProfiling`; wait for `TimingDone` while records keep arriving
+  5. `ExpectRecords(total issued)`; wait until the records manager has them all
+  6. `Finalize`; wait for `ResultsReady`
+  7. `Shutdown` everyone; wait for the processes; terminate, then kill what is left
+On SIGINT/SIGTERM it jumps to: stop issuing, cancel in-flight requests, finalize partial results,
+shut down. On a failure it finalizes whatever records exist, then shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+
+import zmq
+
+from aiperf_hpc.config import RunConfig
+from aiperf_hpc.core.outcome import RunOutcome, RunStatus
+from aiperf_hpc.errors import DeadlineExceeded, RunError, ServiceError
+from aiperf_hpc.launch.local import LocalLauncher
+from aiperf_hpc.protocol.addresses import Addresses
+from aiperf_hpc.protocol.messages import (
+    PROTOCOL_VERSION,
+    Configure,
+    Configured,
+    ExpectRecords,
+    Finalize,
+    Heartbeat,
+    Message,
+    RecordsProgress,
+    Register,
+    RegisterRefused,
+    ResultsReady,
+    ServiceFailed,
+    Shutdown,
+    StartProfiling,
+    StopIssuing,
+    TimingDone,
+    WorkerLost,
+    WorkerStatus,
+)
+from aiperf_hpc.runtime.bus import Bus, send_to
+
+log = logging.getLogger(__name__)
+
+MANAGERS = ("dataset", "timing", "records", "worker_manager")
+HEARTBEAT_INTERVAL_S = 1.0
+PROGRESS_STALL_MARGIN_S = 30.0  # beyond the request timeout, how long no record may arrive
+RECORDS_FLUSH_TIMEOUT_S = 10.0
+FINALIZE_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 5.0  # on a signal: how long timing may take to cancel and settle
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+class Interrupted(Exception):
+    """A signal arrived; the run goes to the interrupted ending."""
+
+
+class Controller:
+    def __init__(
+        self,
+        *,
+        config: RunConfig,
+        run_dir: Path,
+        addresses: Addresses,
+        bus: Bus,
+        launcher: LocalLauncher,
+        progress: Callable[[str], None],
+    ) -> None:
+        self._config = config
+        self._run_dir = run_dir
+        self._addresses = addresses
+        self._bus = bus
+        self._launcher = launcher
+        self._progress = progress
+        self._worker_ids = [f"worker-{i}" for i in range(config.worker_count)]
+        self._registered: dict[str, Register] = {}
+        self._configured: set[str] = set()
+        self._timing_done: TimingDone | None = None
+        self._records_progress = RecordsProgress(received=0, errors=0, expected=None)
+        self._results: ResultsReady | None = None
+        self._worker_status: WorkerStatus | None = None
+        self._failure: str | None = None
+        self._signal: int | None = None
+        self._stopping = False
+        self._changed = asyncio.Event()
+
+    # --- the run --------------------------------------------------------------------------------
+
+    async def run(self) -> RunOutcome:
+        self._router = self._bus.socket(zmq.ROUTER, bind=self._addresses.control)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        background = [
+            asyncio.ensure_future(self._recv_loop()),
+            asyncio.ensure_future(self._heartbeat_loop()),
+            asyncio.ensure_future(self._watch_loop()),
+        ]
+        try:
+            status, error = await self._profile()
+            outcome = await self._finish(status, error)
+        finally:
+            self._stopping = True
+            await self._shutdown()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        return outcome
+
+    async def _profile(self) -> tuple[RunStatus, str | None]:
+        """Steps 1-5. Returns how the run ended; never raises for a failure or a signal."""
+        try:
+            await self._start_services()
+            await self._send("timing", StartProfiling())
+            self._progress(f"profiling with {len(self._worker_ids)} workers")
+            await self._wait_timing_done()
+            return "completed", None
+        except Interrupted:
+            self._progress(f"{signal.Signals(self._signal or signal.SIGINT).name}: stopping, writing partial results")
+            await self._stop_issuing("interrupted by a signal")
+            return "interrupted", None
+        except RunError as exc:
+            log.error("run failed: %s", exc)
+            await self._stop_issuing(f"run failed: {exc}")
+            return "failed", str(exc)
+
+    async def _start_services(self) -> None:
+        for name in MANAGERS:
+            self._launcher.start(name, name, self._addresses.control)
+        await self._wait_services(MANAGERS, self._registered, "Register")
+        configure = Configure(
+            config=self._config,
+            addresses=self._addresses,
+            run_dir=str(self._run_dir),
+            worker_ids=self._worker_ids,
+        )
+        for name in MANAGERS:
+            await self._send(name, configure)
+        await self._wait_services(MANAGERS, self._configured, "Configured")
+        await self._wait_services(self._worker_ids, self._registered, "Register")
+        for worker_id in self._worker_ids:
+            await self._send(worker_id, configure)
+        await self._wait_services(self._worker_ids, self._configured, "Configured")
+
+    async def _wait_services(self, service_ids: Sequence[str], answered: Collection[str], what: str) -> None:
+        """Wait until every service in `service_ids` has sent `what`; a timeout names the late ones."""
+        try:
+            await self._wait(
+                lambda: all(s in answered for s in service_ids), self._config.service_start_timeout_s, what
+            )
+        except DeadlineExceeded as exc:
+            late = ", ".join(s for s in service_ids if s not in answered)
+            raise DeadlineExceeded(f"{exc} from {late}") from None
+
+    async def _wait_timing_done(self) -> None:
+        """Wait for TimingDone while records keep arriving; fail when they stall."""
+        stall_limit_s = self._config.endpoint.request_timeout_s + PROGRESS_STALL_MARGIN_S
+        last_received = -1
+        while self._timing_done is None:
+            if self._records_progress.received == last_received:
+                raise DeadlineExceeded(f"no record arrived for {stall_limit_s:g} s; the run is stuck")
+            last_received = self._records_progress.received
+            with contextlib.suppress(DeadlineExceeded):
+                await self._wait(lambda: self._timing_done is not None, stall_limit_s, "TimingDone from timing")
+
+    async def _stop_issuing(self, reason: str) -> None:
+        """Best effort, bounded: ask timing to stop and cancel, and wait for its TimingDone."""
+        if self._timing_done is not None or "timing" not in self._configured:
+            return
+        await self._send("timing", StopIssuing(reason=reason))
+        try:
+            await self._wait(
+                lambda: self._timing_done is not None,
+                STOP_TIMEOUT_S,
+                "TimingDone from timing",
+                interruptible=False,
+            )
+        except RunError as exc:
+            log.error("timing did not stop cleanly: %s", exc)
+
+    async def _finish(self, status: RunStatus, error: str | None) -> RunOutcome:
+        """Steps 5-6: collect every record, then have the records manager write the results."""
+        if "records" not in self._configured:
+            return RunOutcome(
+                status="failed" if status == "completed" else status, error=error, signal_number=self._signal
+            )
+        missing = 0
+        if self._timing_done is not None:
+            total = sum(self._timing_done.issued.values())
+            await self._send("records", ExpectRecords(total=total))
+            try:
+                await self._wait(
+                    lambda: self._records_progress.received >= total,
+                    RECORDS_FLUSH_TIMEOUT_S,
+                    "every record",
+                    interruptible=False,
+                )
+            except RunError as exc:
+                missing = total - self._records_progress.received
+                log.error("%d records missing: %s", missing, exc)
+                if status == "completed":
+                    status, error = "failed", f"{missing} of {total} records never arrived"
+        await self._send("records", Finalize(status=status, missing_records=missing))
+        try:
+            await self._wait(
+                lambda: self._results is not None,
+                FINALIZE_TIMEOUT_S,
+                "ResultsReady from records",
+                interruptible=False,
+            )
+        except RunError as exc:
+            return RunOutcome(
+                status="failed" if status == "completed" else status,
+                error=error or f"results not written: {exc}",
+                signal_number=self._signal,
+            )
+        assert self._results is not None
+        return RunOutcome(
+            status=status,
+            error=error,
+            signal_number=self._signal,
+            request_count=int(self._results.metrics["request_count"]),
+            success_count=int(self._results.metrics["success_count"]),
+            results_written=True,
+        )
+
+    @property
+    def results(self) -> ResultsReady | None:
+        return self._results
+
+    async def _shutdown(self) -> None:
+        """Step 7: Shutdown to every registered service, then make sure every process has ended."""
+        for service_id in list(self._registered):
+            await self._send(service_id, Shutdown())
+        forced = await self._launcher.stop_all(SHUTDOWN_TIMEOUT_S)
+        for what in forced:
+            log.warning("shutdown: %s", what)
+
+    # --- waiting --------------------------------------------------------------------------------
+
+    async def _wait(
+        self, condition: Callable[[], bool], timeout_s: float, what: str, *, interruptible: bool = True
+    ) -> None:
+        """Wait for `condition`, at most `timeout_s`; a service failure (or, when `interruptible`,
+        a signal) ends the wait early. Re-checked whenever a control message or signal arrives."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            self._changed.clear()
+            if self._failure is not None:
+                raise ServiceError(self._failure)
+            if interruptible and self._signal is not None:
+                raise Interrupted
+            if condition():
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise DeadlineExceeded(f"timed out after {timeout_s:g} s waiting for {what}")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    def _on_signal(self, signum: int) -> None:
+        if self._signal is None:
+            self._signal = signum
+        else:
+            log.warning("second signal: already stopping")
+        self._changed.set()
+
+    def _fail(self, reason: str) -> None:
+        if self._failure is None and not self._stopping:
+            self._failure = reason
+            self._changed.set()
+
+    # --- background loops -----------------------------------------------------------------------
+
+    async def _recv_loop(self) -> None:
+        while True:
+            try:
+                identity, message = await self._bus.recv_routed(self._router, timeout_s=1.0, what="control")
+            except DeadlineExceeded:
+                continue
+            await self._on_message(identity.decode(), message)
+            self._changed.set()
+
+    async def _on_message(self, sender: str, message: Message) -> None:
+        match message:
+            case Register(protocol_version=version) if version != PROTOCOL_VERSION:
+                reason = f"protocol version {version} does not match the controller's {PROTOCOL_VERSION}"
+                await send_to(self._router, sender.encode(), RegisterRefused(reason=reason))
+                self._fail(f"{sender}: {reason}")
+            case Register():
+                self._registered[sender] = message
+            case Configured():
+                self._configured.add(sender)
+            case RecordsProgress():
+                self._records_progress = message
+            case TimingDone():
+                self._timing_done = message
+            case ResultsReady():
+                self._results = message
+            case WorkerStatus():
+                self._worker_status = message
+            case WorkerLost(worker_id=worker_id, reason=reason):
+                if not self._stopping and self._timing_done is None:
+                    self._progress(f"worker {worker_id} lost: {reason}")
+                    await self._send("timing", message)
+            case ServiceFailed(service_id=service_id, error=error):
+                self._fail(f"service {service_id} failed: {error}")
+            case Heartbeat():
+                pass
+            case _:
+                log.error("unexpected %s from %s on the control socket", type(message).__name__, sender)
+
+    async def _heartbeat_loop(self) -> None:
+        beat = Heartbeat(service_id="controller")
+        ticks = 0
+        while not self._stopping:
+            for service_id in list(self._registered):
+                await self._send(service_id, beat)
+            ticks += 1
+            if ticks % 5 == 0 and "timing" in self._configured and self._timing_done is None:
+                p = self._records_progress
+                status = self._worker_status
+                workers = "" if status is None else f", {status.in_flight} in flight, {status.alive} workers"
+                self._progress(f"{p.received} records, {p.errors} errors{workers}")
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+
+    async def _watch_loop(self) -> None:
+        """A manager process that exits before shutdown fails the run, naming its last log lines."""
+        while True:
+            for service_id, code in self._launcher.newly_exited():
+                tail = self._launcher.log_tail(service_id).replace("\n", " | ")
+                self._fail(f"service {service_id} exited with code {code}" + (f": {tail}" if tail else ""))
+            await asyncio.sleep(0.1)
+
+    async def _send(self, service_id: str, message: Message) -> None:
+        if not await send_to(self._router, service_id.encode(), message):
+            log.warning("could not send %s to %s (gone)", type(message).__name__, service_id)
