@@ -1,94 +1,85 @@
-"""Synthetic prompts of chosen lengths, cut from the bundled English corpus.
+"""Synthetic conversations: lengths drawn from the input options, prompts from a `PromptFactory`.
 
-"Tokens" here are whitespace-separated words: a prompt with `input_tokens_target` L is exactly L corpus
-words. Real tokenizers split text differently, so the input length the benchmark reports is the
-server's own `usage.prompt_tokens`, not this target. Lengths become real tokens once a tokenizer
-lands, in a later issue.
+Input and output lengths are normal(mean, stddev), rounded to the nearest integer and clipped to at
+least 1; a prompt's `input_tokens_target` is its exact length in the factory's tokenizer. Multi-turn
+runs (`conversation_num` set) also draw each conversation's turn count (normal, rounded, >= 1) and each
+later turn's delay (normal, ms, >= 0).
 
-Determinism: the same arguments (seed included) give the same entries on every machine, since all
-randomness comes from one `numpy.random.default_rng(random_seed)`, drawn in a fixed order (input
-lengths, then corpus offsets, then output lengths). Prompts do not depend on the output-length options.
+Determinism: turn counts, input lengths, output lengths and delays each come from their own random
+stream derived from `random_seed`, so the same options give the same conversations on every machine,
+and prompts do not change when only the output-length or delay options do. Prompt text comes from the
+factory, whose generator is separate again.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.resources import files
-
 import numpy as np
 import numpy.typing as npt
 
-from aiperf_hpc.protocol.messages import DatasetEntry
+from aiperf_hpc.config import InputConfig
+from aiperf_hpc.dataset.prompts import PromptFactory, seeded_rng
+from aiperf_hpc.protocol.messages import Conversation, Turn
 
-_CORPUS_RESOURCE = "corpus.txt"
+# Stream ids under `random_seed`; the factory's own streams use 0 and 1.
+_STREAM_TURNS = 10
+_STREAM_INPUT_LENGTHS = 11
+_STREAM_OUTPUT_LENGTHS = 12
+_STREAM_DELAYS = 13
 
 
-def build_synthetic_entries(
-    *,
-    num_entries: int,
-    isl_mean: int,
-    isl_stddev: float,
-    osl_mean: int | None,
-    osl_stddev: float,
-    random_seed: int,
-) -> list[DatasetEntry]:
-    """`num_entries` entries, indexed from 0, with lengths drawn from normal(mean, stddev), rounded to
-    the nearest integer and clipped to at least 1. `max_tokens` is None when `osl_mean` is None (the
-    server decides). Each prompt starts at its own random word of the corpus and wraps around its end.
+def build_synthetic_conversations(inputs: InputConfig, factory: PromptFactory) -> list[Conversation]:
+    """`inputs.num_entries` single-turn conversations, or `inputs.conversation_num` multi-turn ones,
+    indexed from 0 with session ids `session-<index>`. `max_tokens` is None when `osl_mean` is None
+    (the server decides); the first turn's `delay_ms` is None.
 
-    Raises ValueError for a negative count or stddev, or a mean below 1.
+    Raises UsageError (from the factory) when the tokenizer cannot make a prompt of a drawn length.
     """
-    if num_entries < 0:
-        raise ValueError(f"num_entries must be >= 0, got {num_entries}")
-    _check_length("isl", isl_mean, isl_stddev)
-    if osl_mean is not None:
-        _check_length("osl", osl_mean, osl_stddev)
-
-    words = corpus_words()
-    rng = np.random.default_rng(random_seed)
-    input_lengths = _draw_lengths(rng, isl_mean, isl_stddev, num_entries)
-    offsets = rng.integers(0, len(words), size=num_entries)
-    output_lengths = None if osl_mean is None else _draw_lengths(rng, osl_mean, osl_stddev, num_entries)
-
-    entries: list[DatasetEntry] = []
-    for index in range(num_entries):
-        length = int(input_lengths[index])
-        entries.append(
-            DatasetEntry(
-                index=index,
-                prompt=_take_words(words, int(offsets[index]), length),
-                max_tokens=None if output_lengths is None else int(output_lengths[index]),
-                input_tokens_target=length,
-            )
+    seed = inputs.random_seed
+    if inputs.conversation_num is None:
+        turn_counts = np.ones(inputs.num_entries, dtype=np.int64)
+    else:
+        turn_counts = _draw_counts(
+            seeded_rng(seed, _STREAM_TURNS),
+            inputs.conversation_turn_mean,
+            inputs.conversation_turn_stddev,
+            inputs.conversation_num,
         )
-    return entries
+    total_turns = int(turn_counts.sum())
+    input_lengths = _draw_counts(
+        seeded_rng(seed, _STREAM_INPUT_LENGTHS), inputs.isl_mean, inputs.isl_stddev, total_turns
+    )
+    output_lengths = (
+        None
+        if inputs.osl_mean is None
+        else _draw_counts(seeded_rng(seed, _STREAM_OUTPUT_LENGTHS), inputs.osl_mean, inputs.osl_stddev, total_turns)
+    )
+    delays_ms = np.maximum(
+        seeded_rng(seed, _STREAM_DELAYS).normal(
+            inputs.conversation_turn_delay_mean_ms, inputs.conversation_turn_delay_stddev_ms, size=total_turns
+        ),
+        0.0,
+    )
+
+    conversations: list[Conversation] = []
+    flat = 0  # index of the current turn across all conversations
+    for index, turn_count in enumerate(turn_counts.tolist()):
+        turns: list[Turn] = []
+        for turn_index in range(turn_count):
+            length = int(input_lengths[flat])
+            turns.append(
+                Turn(
+                    prompt=factory.prompt(length),
+                    max_tokens=None if output_lengths is None else int(output_lengths[flat]),
+                    input_tokens_target=length,
+                    delay_ms=None if turn_index == 0 else float(delays_ms[flat]),
+                )
+            )
+            flat += 1
+        conversations.append(Conversation(index=index, session_id=f"session-{index}", turns=turns))
+    return conversations
 
 
-@cache
-def corpus_words() -> tuple[str, ...]:
-    """The bundled corpus split on whitespace; read once per process."""
-    text = files("aiperf_hpc.dataset").joinpath(_CORPUS_RESOURCE).read_text(encoding="utf-8")
-    return tuple(text.split())
-
-
-def _check_length(name: str, mean: int, stddev: float) -> None:
-    if mean < 1:
-        raise ValueError(f"{name}_mean must be >= 1, got {mean}")
-    if not stddev >= 0:  # also rejects NaN
-        raise ValueError(f"{name}_stddev must be >= 0, got {stddev}")
-
-
-def _draw_lengths(rng: np.random.Generator, mean: int, stddev: float, count: int) -> npt.NDArray[np.int64]:
-    draws = rng.normal(loc=float(mean), scale=float(stddev), size=count)
+def _draw_counts(rng: np.random.Generator, mean: float, stddev: float, size: int) -> npt.NDArray[np.int64]:
+    """`size` draws of normal(mean, stddev), rounded to the nearest integer and clipped to at least 1."""
+    draws = rng.normal(loc=float(mean), scale=float(stddev), size=size)
     return np.maximum(np.rint(draws), 1).astype(np.int64)
-
-
-def _take_words(words: tuple[str, ...], start: int, count: int) -> str:
-    """`count` words from `start`, wrapping around the end of the corpus as often as needed."""
-    taken: list[str] = []
-    position = start
-    while len(taken) < count:
-        end = min(len(words), position + count - len(taken))
-        taken.extend(words[position:end])
-        position = 0
-    return " ".join(taken)
