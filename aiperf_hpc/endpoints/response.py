@@ -8,7 +8,9 @@ Where content is read from:
 
 - chat: `choices[0].delta` (streaming) or `choices[0].message` (non-streaming): `content`, plus
   reasoning from `reasoning_content`, else `reasoning` (servers that send both send the same text);
-- completions: `choices[0].text`.
+- completions: `choices[0].text`;
+- embeddings: nothing is generated; a body succeeds when `data` is a non-empty list of objects that
+  each carry an `embedding` list. Only `usage.prompt_tokens` is read. Embeddings are never streamed.
 
 Reasoning text counts as generated content, both for timing and for `text`, since servers count it in
 `usage.completion_tokens` too.
@@ -54,11 +56,14 @@ def parse_stream(endpoint_type: EndpointType, events: Sequence[SseEvent]) -> Par
 
     Events without content (the role chunk, the finish chunk, a usage chunk with `choices: []`) are
     legal and not counted. The first problem ends parsing and sets `error`; what was read before it
-    is kept. N in "SSE event N" is the event's index in `events`, counting from 0.
+    is kept. N in "SSE event N" is the event's index in `events`, counting from 0. Embeddings are
+    never streamed (read them with `parse_body`): for them the result is an `invalid_response` error.
     """
     times_ns: list[int] = []
     pieces: list[str] = []
     usage = _Usage()
+    if endpoint_type == "embeddings":
+        return usage.result(times_ns, pieces, "embeddings responses are never streamed", "invalid_response")
     for index, event in enumerate(events):
         if event.data.strip() == _DONE:
             return usage.result(times_ns, pieces)
@@ -82,7 +87,11 @@ def parse_stream(endpoint_type: EndpointType, events: Sequence[SseEvent]) -> Par
 
 
 def parse_body(endpoint_type: EndpointType, body: bytes, received_perf_ns: int) -> ParsedResponse:
-    """Read a non-streaming JSON response that was fully received at `received_perf_ns`."""
+    """Read a non-streaming JSON response that was fully received at `received_perf_ns`.
+
+    An embeddings body has no content: `content_times_ns` is empty, `text` is "" and
+    `completion_tokens` None whatever its usage says.
+    """
     usage = _Usage()
     try:
         payload = orjson.loads(body)
@@ -96,6 +105,12 @@ def parse_body(endpoint_type: EndpointType, body: bytes, received_perf_ns: int) 
     if server_error is not None:
         return usage.result([], [], server_error, "server_error_event")
     usage.read(payload)
+    if endpoint_type == "embeddings":
+        usage.completion_tokens = None
+        problem = _embeddings_problem(payload)
+        if problem is not None:
+            return usage.result([], [], problem, "invalid_response")
+        return usage.result([], [])
     content = _content(endpoint_type, payload, "message")
     if not content:
         return usage.result([], [])
@@ -149,6 +164,17 @@ def _content(endpoint_type: EndpointType, payload: dict[str, Any], chat_field: s
         return ""
     reasoning = _str_or_empty(message.get("reasoning_content")) or _str_or_empty(message.get("reasoning"))
     return reasoning + _str_or_empty(message.get("content"))
+
+
+def _embeddings_problem(payload: dict[str, Any]) -> str | None:
+    """Why an embeddings body is not one, else None."""
+    data = payload.get("data")
+    if not isinstance(data, list) or not data:
+        return "embeddings response has no 'data' list"
+    for index, item in enumerate(data):
+        if not isinstance(item, dict) or not isinstance(item.get("embedding"), list):
+            return f"embeddings response 'data[{index}]' has no 'embedding' list"
+    return None
 
 
 def _server_error(payload: dict[str, Any], event: SseEvent | None) -> str | None:

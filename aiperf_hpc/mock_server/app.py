@@ -1,41 +1,54 @@
-"""The mock server's aiohttp application: OpenAI-compatible routes plus the `/mock/stats` truth.
+"""The mock server's aiohttp application: OpenAI-compatible routes plus the `/mock/...` truth.
 
 Routes:
     POST /v1/chat/completions, POST /v1/completions   generation, streamed (SSE) or not
+    POST /v1/embeddings                                embeddings (never streamed), see payloads.py
     GET  /v1/models                                    the configured model names
     GET  /health                                       200 "ok"
-    GET  /mock/stats, POST /mock/stats/reset           ground truth counters (see truth.py)
+    GET  /mock/stats[?wait_idle_s=S]                   ground truth counters (see truth.py); with
+                                                       wait_idle_s, answers once no request is in
+                                                       flight or after S seconds, whichever is first
+    GET  /mock/requests                                the log of recent valid requests (truth.py)
+    POST /mock/stats/reset                             zero the counters and empty the log
 
 Pacing: the first content token is due `ttft_ms` after the handler starts, token k (from 0) at
 `start + ttft + k * itl`. Chunks that are due are written together, so a zero-latency stream is one
-write, and a stream that fell behind catches up in one burst instead of drifting.
+write, and a stream that fell behind catches up in one burst instead of drifting. An embeddings answer
+is due `ttft_ms` after the handler starts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import math
 import random
 import time
 
+import orjson
 from aiohttp import web
 
 from aiperf_hpc.mock_server.config import MockServerConfig
 from aiperf_hpc.mock_server.pacing import sleep_until
 from aiperf_hpc.mock_server.parsing import (
-    EndpointKind,
+    EmbeddingsRequest,
+    Endpoint,
     GenerationRequest,
     InvalidRequest,
+    parse_embeddings_request,
     parse_generation_request,
 )
 from aiperf_hpc.mock_server.payloads import (
     DONE_EVENT,
     StreamChunks,
+    embeddings_body,
     error_body,
     full_response,
     models_body,
     response_id,
 )
-from aiperf_hpc.mock_server.truth import MockStats
+from aiperf_hpc.mock_server.truth import TEXT_PREFIX_CHARS, MockStats, RequestSeen
 
 # Prompts of long synthetic inputs exceed aiohttp's 1 MiB default body limit.
 _MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -56,10 +69,13 @@ class _MockHandlers:
         self._models_body = models_body(config.model_names, int(time.time()))
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
-        return await self._generate(request, "chat")
+        return await self._serve(request, "chat")
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
-        return await self._generate(request, "completions")
+        return await self._serve(request, "completions")
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "embeddings")
 
     async def models(self, request: web.Request) -> web.Response:
         return web.Response(body=self._models_body, content_type="application/json")
@@ -68,40 +84,56 @@ class _MockHandlers:
         return web.Response(text="ok")
 
     async def stats(self, request: web.Request) -> web.Response:
+        raw_wait = request.query.get("wait_idle_s")
+        if raw_wait is not None:
+            wait_s = _non_negative_float(raw_wait)
+            if wait_s is None:
+                message = f"'wait_idle_s' must be a non-negative number of seconds, got {raw_wait!r}"
+                body = error_body(400, message, "BadRequestError")
+                return web.Response(body=body, status=400, content_type="application/json")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stats.wait_idle(), timeout=wait_s)
         return web.json_response(self._stats.snapshot(self._config.ttft_ms, self._config.itl_ms))
+
+    async def requests(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(self._stats.requests()), content_type="application/json")
 
     async def reset_stats(self, request: web.Request) -> web.Response:
         self._stats.reset()
         return web.json_response(self._stats.snapshot(self._config.ttft_ms, self._config.itl_ms))
 
-    async def _generate(self, request: web.Request, kind: EndpointKind) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         arrived_s = time.perf_counter()
+        arrived_monotonic_s = time.monotonic()
         self._stats.on_arrival()
         try:
+            body = await request.read()
+            parsed: GenerationRequest | EmbeddingsRequest
             try:
-                parsed = parse_generation_request(
-                    kind,
-                    await request.read(),
-                    self._config.model_names,
-                    self._config.default_output_tokens,
-                )
+                if endpoint == "embeddings":
+                    parsed = parse_embeddings_request(body, self._config.model_names)
+                else:
+                    parsed = parse_generation_request(
+                        endpoint, body, self._config.model_names, self._config.default_output_tokens
+                    )
             except InvalidRequest as exc:
-                body = error_body(exc.status, exc.message, exc.error_type)
-                return await _send_json(request, exc.status, body)
+                return await _send_json(request, exc.status, error_body(exc.status, exc.message, exc.error_type))
+            self._stats.on_request_seen(_seen(endpoint, arrived_monotonic_s, parsed))
             if self._config.error_rate > 0 and self._error_rng.random() < self._config.error_rate:
                 self._stats.on_error_injected()
                 status = self._config.error_status
                 body = error_body(status, "Error injected by the mock server", "MockInjectedError")
                 return await _send_json(request, status, body)
+            if isinstance(parsed, EmbeddingsRequest):
+                return await self._embed(request, parsed, arrived_s)
             if parsed.stream:
-                return await self._stream(request, kind, parsed, arrived_s)
-            return await self._complete(request, kind, parsed, arrived_s)
+                return await self._stream(request, parsed, arrived_s)
+            return await self._complete(request, parsed, arrived_s)
         finally:
             self._stats.on_departure()
 
-    async def _stream(
-        self, request: web.Request, kind: EndpointKind, parsed: GenerationRequest, arrived_s: float
-    ) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, parsed: GenerationRequest, arrived_s: float) -> web.StreamResponse:
+        kind = parsed.kind
         chunks = StreamChunks(kind, response_id(kind, next(self._sequence)), int(time.time()), parsed.model)
         pending = [chunks.role()] if kind == "chat" else []
         response = web.StreamResponse(headers=_SSE_HEADERS)
@@ -120,7 +152,7 @@ class _MockHandlers:
             else:
                 pending.extend(chunks.token(index) for index in range(parsed.output_tokens))
             pending.append(chunks.finish(parsed.finish_reason))
-            if parsed.include_usage:
+            if parsed.include_usage and self._config.send_usage:
                 pending.append(chunks.usage(parsed.prompt_tokens, parsed.output_tokens))
             pending.append(DONE_EVENT)
             await response.write(b"".join(pending))
@@ -129,22 +161,50 @@ class _MockHandlers:
             pass  # The client went away; there is no one left to answer.
         return response
 
-    async def _complete(
-        self, request: web.Request, kind: EndpointKind, parsed: GenerationRequest, arrived_s: float
-    ) -> web.StreamResponse:
+    async def _complete(self, request: web.Request, parsed: GenerationRequest, arrived_s: float) -> web.StreamResponse:
         if self._paced:
             await sleep_until(arrived_s + self._ttft_s + (parsed.output_tokens - 1) * self._itl_s)
-        id_ = response_id(kind, next(self._sequence))
+        id_ = response_id(parsed.kind, next(self._sequence))
         body = full_response(
-            kind,
+            parsed.kind,
             id_,
             int(time.time()),
             parsed.model,
             parsed.output_tokens,
             parsed.finish_reason,
             parsed.prompt_tokens,
+            with_usage=self._config.send_usage,
         )
         return await _send_json(request, 200, body)
+
+    async def _embed(self, request: web.Request, parsed: EmbeddingsRequest, arrived_s: float) -> web.StreamResponse:
+        if self._paced:
+            await sleep_until(arrived_s + self._ttft_s)
+        id_ = response_id("embeddings", next(self._sequence))
+        prompt_tokens = parsed.prompt_tokens if self._config.send_usage else None
+        body = embeddings_body(id_, int(time.time()), parsed.model, parsed.inputs, prompt_tokens)
+        return await _send_json(request, 200, body)
+
+
+def _seen(endpoint: Endpoint, arrival_s: float, parsed: GenerationRequest | EmbeddingsRequest) -> RequestSeen:
+    if isinstance(parsed, EmbeddingsRequest):
+        return RequestSeen(endpoint, arrival_s, parsed.model, None, parsed.inputs[0][:TEXT_PREFIX_CHARS], None)
+    return RequestSeen(
+        endpoint,
+        arrival_s,
+        parsed.model,
+        parsed.messages_count,
+        parsed.last_user_text[:TEXT_PREFIX_CHARS],
+        parsed.requested_tokens,
+    )
+
+
+def _non_negative_float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 async def _send_json(request: web.Request, status: int, body: bytes) -> web.StreamResponse:
@@ -164,8 +224,10 @@ def create_app(config: MockServerConfig) -> web.Application:
     app = web.Application(client_max_size=_MAX_BODY_BYTES)
     app.router.add_post("/v1/chat/completions", handlers.chat)
     app.router.add_post("/v1/completions", handlers.completions)
+    app.router.add_post("/v1/embeddings", handlers.embeddings)
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/health", handlers.health)
     app.router.add_get("/mock/stats", handlers.stats)
+    app.router.add_get("/mock/requests", handlers.requests)
     app.router.add_post("/mock/stats/reset", handlers.reset_stats)
     return app

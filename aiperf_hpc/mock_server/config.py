@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 class MockServerConfig(BaseModel):
     """How the mock server paces and fails its answers.
 
-    Latencies are in milliseconds. `error_rate` is the fraction of valid generation requests answered
-    with `error_status`; the draws come from `random.Random(random_seed)`, so a run is repeatable.
+    Latencies are in milliseconds. `error_rate` is the fraction of valid requests (chat, completions,
+    embeddings) answered with `error_status`; the draws come from `random.Random(random_seed)`, so a
+    run is repeatable. With `send_usage` False no answer carries `usage` (not even a stream that asked
+    for it), as from servers that never report token counts.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -21,3 +23,4 @@ class MockServerConfig(BaseModel):
     error_status: int = Field(default=500, ge=400, le=599)
     random_seed: int = 0
     model_names: list[str] = Field(default_factory=lambda: ["mock-model"], min_length=1)
+    send_usage: bool = True

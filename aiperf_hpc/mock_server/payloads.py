@@ -4,16 +4,20 @@ Streams are Server-Sent Events, one `data: {json}\\n\\n` event per chunk and `da
 The per-request head of every chunk (id, object, created, model) is encoded once per request, and the
 per-token tails once per process, so a token chunk costs one bytes concatenation.
 
-Each output token is one word with a leading space, taken in turn from `WORDS`.
+Each output token is one word with a leading space, taken in turn from `WORDS`. An embedding is a
+unit vector of `EMBEDDING_DIMENSION` floats derived from a hash of its input text, so the same text
+always gets the same vector.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from typing import Any
 
 import orjson
 
-from aiperf_hpc.mock_server.parsing import EndpointKind, FinishReason
+from aiperf_hpc.mock_server.parsing import Endpoint, EndpointKind, FinishReason
 
 WORDS: tuple[str, ...] = (
     " the", " quick", " brown", " fox", " jumps", " over", " a", " lazy",
@@ -21,10 +25,11 @@ WORDS: tuple[str, ...] = (
 )  # fmt: skip
 
 DONE_EVENT = b"data: [DONE]\n\n"
+EMBEDDING_DIMENSION = 8
 
 _OBJECT_STREAM: dict[EndpointKind, str] = {"chat": "chat.completion.chunk", "completions": "text_completion"}
 _OBJECT_FULL: dict[EndpointKind, str] = {"chat": "chat.completion", "completions": "text_completion"}
-_ID_PREFIX: dict[EndpointKind, str] = {"chat": "chatcmpl-mock-", "completions": "cmpl-mock-"}
+_ID_PREFIX: dict[Endpoint, str] = {"chat": "chatcmpl-mock-", "completions": "cmpl-mock-", "embeddings": "embd-mock-"}
 
 
 def _choice_tail(choice: dict[str, Any]) -> bytes:
@@ -49,8 +54,8 @@ _FINISH_TAILS: dict[tuple[EndpointKind, FinishReason], bytes] = {
 }
 
 
-def response_id(kind: EndpointKind, sequence: int) -> str:
-    return f"{_ID_PREFIX[kind]}{sequence}"
+def response_id(endpoint: Endpoint, sequence: int) -> str:
+    return f"{_ID_PREFIX[endpoint]}{sequence}"
 
 
 def output_text(output_tokens: int) -> str:
@@ -109,8 +114,10 @@ def full_response(
     output_tokens: int,
     finish_reason: FinishReason,
     prompt_tokens: int,
+    with_usage: bool = True,
 ) -> bytes:
-    """The JSON body of a non-streamed chat.completion or text_completion."""
+    """The JSON body of a non-streamed chat.completion or text_completion; without `usage` when
+    `with_usage` is False."""
     text = output_text(output_tokens)
     choice: dict[str, Any] = (
         {"index": 0, "message": {"role": "assistant", "content": text}}
@@ -119,16 +126,43 @@ def full_response(
     )
     choice["logprobs"] = None
     choice["finish_reason"] = finish_reason
-    return orjson.dumps(
-        {
-            "id": id_,
-            "object": _OBJECT_FULL[kind],
-            "created": created_s,
-            "model": model,
-            "choices": [choice],
-            "usage": _usage(prompt_tokens, output_tokens),
-        }
-    )
+    body: dict[str, Any] = {
+        "id": id_,
+        "object": _OBJECT_FULL[kind],
+        "created": created_s,
+        "model": model,
+        "choices": [choice],
+    }
+    if with_usage:
+        body["usage"] = _usage(prompt_tokens, output_tokens)
+    return orjson.dumps(body)
+
+
+def embedding_vector(text: str) -> list[float]:
+    """The unit vector of `EMBEDDING_DIMENSION` floats the mock answers for `text`."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=2 * EMBEDDING_DIMENSION).digest()
+    # Each pair of bytes maps to [-1, 1]; the +0.5 keeps every component non-zero, so the norm is too.
+    raw = [(int.from_bytes(digest[i : i + 2], "big") + 0.5) / 32768.0 - 1.0 for i in range(0, len(digest), 2)]
+    norm = math.sqrt(sum(value * value for value in raw))
+    return [value / norm for value in raw]
+
+
+def embeddings_body(id_: str, created_s: int, model: str, inputs: list[str], prompt_tokens: int | None) -> bytes:
+    """The JSON body of an embeddings answer, one embedding per input in order; without `usage` when
+    `prompt_tokens` is None."""
+    body: dict[str, Any] = {
+        "id": id_,
+        "object": "list",
+        "created": created_s,
+        "model": model,
+        "data": [
+            {"object": "embedding", "index": index, "embedding": embedding_vector(text)}
+            for index, text in enumerate(inputs)
+        ],
+    }
+    if prompt_tokens is not None:
+        body["usage"] = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+    return orjson.dumps(body)
 
 
 def error_body(status: int, message: str, error_type: str) -> bytes:

@@ -2,6 +2,8 @@
 
 Once listening it prints one line, `mock-server listening on http://HOST:PORT` with the bound port, so
 a parent that asked for port 0 can read where to connect. SIGINT and SIGTERM stop it cleanly.
+The tests' `aiohttp.test_utils.TestServer` also cancels handlers on disconnect, so they see the same
+behaviour.
 """
 
 from __future__ import annotations
@@ -37,8 +39,14 @@ async def _serve(config: MockServerConfig, host: str, port: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop_requested.set)
 
+    # handler_cancellation: a client that disconnects ends its request at once, as vLLM aborts it,
+    # so the in-flight truth never counts requests the client already gave up (cancellation runs).
     runner = web.AppRunner(
-        create_app(config), handle_signals=False, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
+        create_app(config),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
+        handler_cancellation=True,
     )
     await runner.setup()
     try:

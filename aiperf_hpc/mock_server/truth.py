@@ -1,15 +1,41 @@
-"""The mock server's ground truth: counters that client tests compare their own measurements against."""
+"""The mock server's ground truth: counters and a log of recent requests that client tests compare
+their own measurements against."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
+
+from aiperf_hpc.mock_server.parsing import Endpoint
+
+REQUEST_LOG_SIZE = 100_000
+TEXT_PREFIX_CHARS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSeen:
+    """One valid request as it arrived. `arrival_s` is `time.monotonic()` when its handler started;
+    `messages_count` is None except for chat; `last_user_text_prefix` holds the first
+    `TEXT_PREFIX_CHARS` characters of the last user message (chat), the prompt (completions) or the
+    input (embeddings; the first of a list); `max_tokens` is what the body asked for, None when it
+    asked nothing (and always for embeddings)."""
+
+    endpoint: Endpoint
+    arrival_s: float
+    model: str
+    messages_count: int | None
+    last_user_text_prefix: str
+    max_tokens: int | None
 
 
 class MockStats:
-    """Counts generation requests (`/v1/chat/completions`, `/v1/completions`).
+    """Counts requests to the `/v1` endpoints that do work (chat, completions, embeddings).
 
     A request is in flight from the moment its handler starts until its response is fully written,
-    whatever the outcome (success, validation error, injected error, client disconnect).
+    whatever the outcome (success, validation error, injected error, client disconnect). The log keeps
+    the last `REQUEST_LOG_SIZE` requests that passed validation, in arrival order.
     Only the event loop thread calls these methods.
     """
 
@@ -18,25 +44,39 @@ class MockStats:
         self.requests_in_flight = 0
         self.max_in_flight = 0
         self.errors_injected = 0
+        self._log: deque[RequestSeen] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def on_arrival(self) -> None:
         self.requests_total += 1
         self.requests_in_flight += 1
+        self._idle.clear()
         if self.requests_in_flight > self.max_in_flight:
             self.max_in_flight = self.requests_in_flight
 
     def on_departure(self) -> None:
         self.requests_in_flight -= 1
+        if self.requests_in_flight == 0:
+            self._idle.set()
 
     def on_error_injected(self) -> None:
         self.errors_injected += 1
 
+    def on_request_seen(self, seen: RequestSeen) -> None:
+        self._log.append(seen)
+
+    async def wait_idle(self) -> None:
+        """Return once no request is in flight; unbounded, so callers bound it."""
+        await self._idle.wait()
+
     def reset(self) -> None:
-        """Zero the counters. Requests still in flight stay counted in `requests_in_flight`,
-        and `max_in_flight` restarts from that level."""
+        """Zero the counters and empty the request log. Requests still in flight stay counted in
+        `requests_in_flight`, and `max_in_flight` restarts from that level."""
         self.requests_total = 0
         self.errors_injected = 0
         self.max_in_flight = self.requests_in_flight
+        self._log.clear()
 
     def snapshot(self, ttft_ms: float, itl_ms: float) -> dict[str, Any]:
         return {
@@ -47,3 +87,18 @@ class MockStats:
             "ttft_ms": ttft_ms,
             "itl_ms": itl_ms,
         }
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request log, oldest first, as JSON-ready dicts with the fields of `RequestSeen`."""
+        # Spelled out: `dataclasses.asdict` deep-copies and takes seconds on a full log.
+        return [
+            {
+                "endpoint": seen.endpoint,
+                "arrival_s": seen.arrival_s,
+                "model": seen.model,
+                "messages_count": seen.messages_count,
+                "last_user_text_prefix": seen.last_user_text_prefix,
+                "max_tokens": seen.max_tokens,
+            }
+            for seen in self._log
+        ]

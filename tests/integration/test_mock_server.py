@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -333,11 +334,13 @@ async def test_first_content_chunk_waits_at_least_ttft() -> None:
     assert first_content_s - sent_s >= ttft_s
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-async def test_run_mock_server_reports_port_and_stops_cleanly_on_signal(signum: signal.Signals) -> None:
+@asynccontextmanager
+async def mock_server_process(config_code: str = "MockServerConfig()") -> AsyncIterator[tuple[Process, int]]:
+    """`run_mock_server` in a child process on a free port of 127.0.0.1; yields (process, port) and kills
+    the process on the way out if it is still running."""
     code = (
         "from aiperf_hpc.mock_server import MockServerConfig, run_mock_server; "
-        "run_mock_server(MockServerConfig(), host='127.0.0.1', port=0)"
+        f"run_mock_server({config_code}, host='127.0.0.1', port=0)"
     )
     python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": python_path}
@@ -356,6 +359,16 @@ async def test_run_mock_server_reports_port_and_stops_cleanly_on_signal(signum: 
         assert line.startswith(prefix), line
         port = int(line[len(prefix) :])
         assert port > 0
+        yield process, port
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_run_mock_server_reports_port_and_stops_cleanly_on_signal(signum: signal.Signals) -> None:
+    async with mock_server_process() as (process, port):
         timeout = aiohttp.ClientTimeout(total=5, connect=5, sock_connect=5, sock_read=5)
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
@@ -364,11 +377,247 @@ async def test_run_mock_server_reports_port_and_stops_cleanly_on_signal(signum: 
             assert response.status == 200
         process.send_signal(signum)
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=10)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
     assert stdout == b""
+
+
+async def test_run_mock_server_ends_a_request_whose_client_left() -> None:
+    """The served app cancels the handler of a client that disconnects: the 30 s TTFT never runs out."""
+    timeout = aiohttp.ClientTimeout(total=10, connect=5, sock_connect=5, sock_read=10)
+    async with (
+        mock_server_process("MockServerConfig(ttft_ms=30_000)") as (_, port),
+        aiohttp.ClientSession(timeout=timeout) as session,
+    ):
+        base = f"http://127.0.0.1:{port}"
+        async with session.post(f"{base}/v1/chat/completions", json={**CHAT_BODY, "stream": True}) as response:
+            assert response.status == 200  # headers are sent before the first token is due
+            during = await stats(session, base)
+            response.close()
+        after = await get_json(session, f"{base}/mock/stats?wait_idle_s=5")
+
+    assert during["requests_in_flight"] == 1
+    assert (after["requests_in_flight"], after["requests_total"]) == (0, 1)
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+def assert_unit_vector(vector: list[float]) -> None:
+    assert len(vector) == 8
+    assert all(isinstance(value, float) for value in vector)
+    assert abs(sum(value * value for value in vector) - 1.0) < 1e-9
+
+
+async def test_embeddings_of_a_string_is_one_vector_with_usage() -> None:
+    async with mock_server(MockServerConfig()) as (session, base):
+        status, raw, content_type = await post(
+            session, f"{base}/v1/embeddings", {"model": "mock-model", "input": "embed these four words"}
+        )
+
+    assert status == 200
+    assert content_type.startswith("application/json")
+    result = json.loads(raw)
+    assert result["object"] == "list"
+    assert result["model"] == "mock-model"
+    (item,) = result["data"]
+    assert (item["object"], item["index"]) == ("embedding", 0)
+    assert_unit_vector(item["embedding"])
+    assert result["usage"] == {"prompt_tokens": 4, "total_tokens": 4}
+
+
+async def test_embeddings_of_a_list_are_one_vector_each_and_deterministic() -> None:
+    inputs = ["alpha beta", "gamma", "alpha beta"]
+    async with mock_server(MockServerConfig()) as (session, base):
+        _, raw, _ = await post(session, f"{base}/v1/embeddings", {"model": "mock-model", "input": inputs})
+        _, again, _ = await post(session, f"{base}/v1/embeddings", {"input": "gamma"})
+    async with mock_server(MockServerConfig(random_seed=99)) as (session, base):
+        _, other_server, _ = await post(session, f"{base}/v1/embeddings", {"input": ["alpha beta"]})
+
+    result = json.loads(raw)
+    assert [item["index"] for item in result["data"]] == [0, 1, 2]
+    vectors = [item["embedding"] for item in result["data"]]
+    for vector in vectors:
+        assert_unit_vector(vector)
+    assert vectors[0] == vectors[2]
+    assert vectors[0] != vectors[1]
+    assert json.loads(again)["data"][0]["embedding"] == vectors[1]
+    assert json.loads(other_server)["data"][0]["embedding"] == vectors[0]
+    assert result["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
+
+
+async def test_embeddings_unknown_model_is_404() -> None:
+    async with mock_server(MockServerConfig()) as (session, base):
+        status, raw, _ = await post(session, f"{base}/v1/embeddings", {"model": "nope", "input": "x"})
+
+    assert status == 404
+    assert json.loads(raw)["error"] == {
+        "message": "The model `nope` does not exist.",
+        "type": "NotFoundError",
+        "code": 404,
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "mock-model"},
+        {"model": "mock-model", "input": []},
+        {"model": "mock-model", "input": 7},
+        {"model": "mock-model", "input": ["ok", 3]},
+        {"model": "mock-model", "input": "x", "encoding_format": "base64"},
+        {"model": 5, "input": "x"},
+        ["not", "an", "object"],
+    ],
+)
+async def test_embeddings_bad_body_is_400(body: Any) -> None:
+    async with mock_server(MockServerConfig()) as (session, base):
+        status, raw, _ = await post(session, f"{base}/v1/embeddings", body)
+        truth = await stats(session, base)
+
+    assert status == 400
+    assert json.loads(raw)["error"]["type"] == "BadRequestError"
+    assert truth["requests_total"] == 1
+    assert truth["requests_in_flight"] == 0
+
+
+async def test_embeddings_count_in_stats_and_take_injected_errors() -> None:
+    async with mock_server(MockServerConfig(error_rate=1.0, error_status=503)) as (session, base):
+        status, raw, _ = await post(session, f"{base}/v1/embeddings", {"input": "x"})
+        truth = await stats(session, base)
+
+    assert status == 503
+    assert json.loads(raw)["error"]["code"] == 503
+    assert (truth["requests_total"], truth["errors_injected"], truth["requests_in_flight"]) == (1, 1, 0)
+
+
+async def test_embeddings_answer_waits_at_least_ttft() -> None:
+    ttft_s = 0.1
+    async with mock_server(MockServerConfig(ttft_ms=ttft_s * 1000)) as (session, base):
+        sent_s = time.perf_counter()
+        status, _, _ = await post(session, f"{base}/v1/embeddings", {"input": "x"})
+        answered_s = time.perf_counter()
+
+    assert status == 200
+    assert answered_s - sent_s >= ttft_s
+
+
+async def test_without_usage_no_answer_carries_usage() -> None:
+    async with mock_server(MockServerConfig(send_usage=False)) as (session, base):
+        stream_body = {**CHAT_BODY, "stream": True, "max_tokens": 2, "stream_options": {"include_usage": True}}
+        _, streamed, _ = await post(session, f"{base}/v1/chat/completions", stream_body)
+        completions_stream = {**COMPLETIONS_BODY, "stream": True, "stream_options": {"include_usage": True}}
+        _, streamed_completions, _ = await post(session, f"{base}/v1/completions", completions_stream)
+        _, chat, _ = await post(session, f"{base}/v1/chat/completions", {**CHAT_BODY, "max_tokens": 2})
+        _, completion, _ = await post(session, f"{base}/v1/completions", COMPLETIONS_BODY)
+        _, embedding, _ = await post(session, f"{base}/v1/embeddings", {"input": "x"})
+
+    for raw in (streamed, streamed_completions):
+        events = sse_events(raw)
+        assert events[-1] == "[DONE]"
+        chunks = [json.loads(event) for event in events[:-1]]
+        assert all("usage" not in chunk for chunk in chunks)
+        assert chunks[-1]["choices"][0]["finish_reason"] is not None
+    chat_result = json.loads(chat)
+    assert "usage" not in chat_result
+    assert chat_result["choices"][0]["message"]["content"] == "".join(WORDS[:2])
+    assert "usage" not in json.loads(completion)
+    embedding_result = json.loads(embedding)
+    assert "usage" not in embedding_result
+    assert len(embedding_result["data"]) == 1
+
+
+async def test_client_disconnect_mid_stream_ends_the_request_in_flight() -> None:
+    async with mock_server(MockServerConfig(itl_ms=10)) as (session, base):
+        body = {**CHAT_BODY, "stream": True, "max_tokens": 1000}
+        async with session.post(f"{base}/v1/chat/completions", json=body) as response:
+            async for line in response.content:
+                if line.startswith(b"data: {") and b'"content":" ' in line:
+                    break
+            else:
+                pytest.fail("stream ended without a content chunk")
+            during = await stats(session, base)
+            response.close()  # drops the connection mid-stream, as a cancelled client does
+        after = await get_json(session, f"{base}/mock/stats?wait_idle_s=5")
+
+    assert during["requests_in_flight"] == 1
+    assert after["requests_in_flight"] == 0
+    assert after["requests_total"] == 1
+
+
+async def test_client_gone_before_a_paced_body_ends_the_request_in_flight() -> None:
+    async with mock_server(MockServerConfig(ttft_ms=300)) as (session, base):
+        impatient = aiohttp.ClientTimeout(total=0.05)
+        with pytest.raises(asyncio.TimeoutError):
+            await session.post(f"{base}/v1/embeddings", json={"input": "x"}, timeout=impatient)
+        after = await get_json(session, f"{base}/mock/stats?wait_idle_s=5")
+
+    assert after["requests_in_flight"] == 0
+    assert after["requests_total"] == 1
+
+
+async def test_stats_wait_idle_rejects_a_bad_duration() -> None:
+    async with mock_server(MockServerConfig()) as (session, base):
+        for value in ("soon", "-1", "nan"):
+            async with session.get(f"{base}/mock/stats", params={"wait_idle_s": value}) as response:
+                assert response.status == 400
+                assert "wait_idle_s" in (await response.json())["error"]["message"]
+
+
+async def test_request_log_records_each_valid_request_in_arrival_order() -> None:
+    long_question = "a question that is much longer than forty characters in total"
+    conversation = {
+        "model": "m-b",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "first question"},
+            {"role": "assistant", "content": "first answer"},
+            {"role": "user", "content": [{"type": "text", "text": long_question}]},
+        ],
+        "max_completion_tokens": 3,
+        "stream": True,
+    }
+    config = MockServerConfig(model_names=["m-a", "m-b"])
+    async with mock_server(config) as (session, base):
+        before_s = time.monotonic()
+        await post(session, f"{base}/v1/chat/completions", {**CHAT_BODY, "model": "m-a"})
+        await post(session, f"{base}/v1/chat/completions", conversation)
+        await post(session, f"{base}/v1/completions", {"prompt": ["one two", "three"], "max_tokens": 4})
+        await post(session, f"{base}/v1/completions", {"model": "m-a"})  # invalid: not logged
+        await post(session, f"{base}/v1/embeddings", {"model": "m-b", "input": ["embed me", "and me"]})
+        after_s = time.monotonic()
+        log = await get_json(session, f"{base}/mock/requests")
+
+    assert [(seen["endpoint"], seen["model"]) for seen in log] == [
+        ("chat", "m-a"),
+        ("chat", "m-b"),
+        ("completions", "m-a"),
+        ("embeddings", "m-b"),
+    ]
+    arrivals_s = [seen["arrival_s"] for seen in log]
+    assert arrivals_s == sorted(arrivals_s)
+    assert before_s <= arrivals_s[0] and arrivals_s[-1] <= after_s
+    assert [seen["messages_count"] for seen in log] == [2, 4, None, None]
+    assert [seen["last_user_text_prefix"] for seen in log] == [
+        "say  five words\nplease",
+        long_question[:40],
+        "one two",
+        "embed me",
+    ]
+    assert [seen["max_tokens"] for seen in log] == [None, 3, 4, None]
+
+
+async def test_request_log_includes_injected_errors_and_is_emptied_by_reset() -> None:
+    async with mock_server(MockServerConfig(error_rate=1.0)) as (session, base):
+        await post(session, f"{base}/v1/completions", COMPLETIONS_BODY)
+        before = await get_json(session, f"{base}/mock/requests")
+        async with session.post(f"{base}/mock/stats/reset") as response:
+            assert response.status == 200
+        after = await get_json(session, f"{base}/mock/requests")
+
+    assert [seen["last_user_text_prefix"] for seen in before] == ["one two three"]
+    assert after == []

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from aiperf_hpc.endpoints.response import ParsedResponse, parse_body, parse_stream
 from aiperf_hpc.endpoints.sse import SseEvent, parse_sse
@@ -235,4 +236,63 @@ def test_body_not_an_object() -> None:
 def test_body_with_error_object() -> None:
     parsed = parse_body("completions", b'{"error": {"message": "bad model", "code": 404}}', 7)
     assert (parsed.error, parsed.error_kind) == ("bad model", "server_error_event")
+    assert parsed.content_times_ns == []
+
+
+def _embeddings_body(count: int, usage: dict[str, int] | None = None) -> bytes:
+    body: dict[str, Any] = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": [0.1 * i, -0.5, 0.25]} for i in range(count)],
+        "model": "e5",
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return orjson.dumps(body)
+
+
+def test_embeddings_body_reads_prompt_tokens_only() -> None:
+    body = _embeddings_body(2, {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 9})
+    assert parse_body("embeddings", body, 55) == ParsedResponse([], 9, None, "", None, None)
+
+
+def test_embeddings_body_without_usage_has_no_token_counts() -> None:
+    assert parse_body("embeddings", _embeddings_body(1), 55) == ParsedResponse([], None, None, "", None, None)
+
+
+def test_embeddings_body_ignores_chat_shaped_content() -> None:
+    body = orjson.loads(_embeddings_body(1))
+    body["choices"] = [{"message": {"content": "not generated"}}]
+    parsed = parse_body("embeddings", orjson.dumps(body), 55)
+    assert (parsed.content_times_ns, parsed.text, parsed.error) == ([], "", None)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"object": "list"}', "embeddings response has no 'data' list"),
+        (b'{"data": []}', "embeddings response has no 'data' list"),
+        (b'{"data": {"embedding": [1.0]}}', "embeddings response has no 'data' list"),
+        (b'{"data": [{"embedding": [1.0]}, {"index": 1}]}', "embeddings response 'data[1]' has no 'embedding' list"),
+        (b'{"data": [{"embedding": "AAAA"}]}', "embeddings response 'data[0]' has no 'embedding' list"),
+        (b'{"data": [[1.0, 2.0]]}', "embeddings response 'data[0]' has no 'embedding' list"),
+    ],
+)
+def test_embeddings_body_without_embeddings_is_invalid(body: bytes, error: str) -> None:
+    parsed = parse_body("embeddings", body, 55)
+    assert (parsed.error, parsed.error_kind) == (error, "invalid_response")
+    assert parsed.content_times_ns == []
+
+
+def test_embeddings_body_errors_like_other_endpoints() -> None:
+    parsed = parse_body("embeddings", b'{"error": {"message": "The model `x` does not exist.", "code": 404}}', 5)
+    assert (parsed.error, parsed.error_kind) == ("The model `x` does not exist.", "server_error_event")
+    parsed = parse_body("embeddings", b"not json", 5)
+    assert (parsed.error, parsed.error_kind) == ("invalid JSON in response body: 'not json'", "invalid_response")
+    parsed = parse_body("embeddings", b"[1]", 5)
+    assert parsed.error_kind == "invalid_response"
+
+
+def test_embeddings_are_never_streamed() -> None:
+    parsed = parse_stream("embeddings", _events((1, _embeddings_body(1).decode()), (2, "[DONE]")))
+    assert (parsed.error, parsed.error_kind) == ("embeddings responses are never streamed", "invalid_response")
     assert parsed.content_times_ns == []
