@@ -1,5 +1,7 @@
 """The results summary printed at the end of a run: a metrics table, the run-level figures, and
-the errors by type when any request failed.
+the errors by type when any request failed. Figures that only some runs have (send lag and
+latencies from the intended send time for scheduled runs, goodput, the token source) appear only
+when the run has them.
 
 It has to read well in a Slurm log as much as in a terminal: nothing is conveyed by colour alone,
 and when the console is not a terminal (its width then defaults to 80 columns) the tables are
@@ -9,6 +11,7 @@ rendered at least `LOG_WIDTH_COLUMNS` wide instead of being squeezed or truncate
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console
@@ -20,13 +23,16 @@ LOG_WIDTH_COLUMNS = 160
 
 METRIC_TITLES: dict[str, str] = {
     "request_latency": "Request Latency (ms)",
+    "request_latency_from_intended": "Request Latency From Intended Send (ms)",
     "time_to_first_token": "Time to First Token (ms)",
+    "time_to_first_token_from_intended": "Time to First Token From Intended Send (ms)",
     "time_to_second_token": "Time to Second Token (ms)",
     "inter_token_latency": "Inter Token Latency (ms)",
     "inter_chunk_latency": "Inter Chunk Latency (ms)",
     "output_token_throughput_per_user": "Output Token Throughput Per User (tokens/s/user)",
     "input_sequence_length": "Input Sequence Length (tokens)",
     "output_sequence_length": "Output Sequence Length (tokens)",
+    "send_lag": "Send Lag (ms)",
 }
 
 # Columns of the metrics table, in AIPerf's order.
@@ -38,6 +44,12 @@ def render_results(metrics: RunMetrics, *, title: str, console: Console) -> None
     tables = [_metrics_table(metrics, title), _run_table(metrics)]
     if metrics.errors_by_type:
         tables.append(_errors_table(metrics))
+    print_tables(tables, console)
+
+
+def print_tables(tables: Sequence[Table], console: Console) -> None:
+    """Print `tables` to `console`; on a console that is not a terminal and narrower than
+    `LOG_WIDTH_COLUMNS`, as plain text at that width, never wrapped or cropped."""
     if console.is_terminal or console.width >= LOG_WIDTH_COLUMNS:
         for table in tables:
             console.print(table)
@@ -63,7 +75,7 @@ def _metrics_table(metrics: RunMetrics, title: str) -> Table:
         table.add_column(stat, justify="right", no_wrap=True)
     for name, stats in metrics.metrics.items():
         row = stats.model_dump()
-        table.add_row(metric_title(name, stats), *(_number(row[stat]) for stat in TABLE_STATS))
+        table.add_row(metric_title(name, stats), *(format_number(row[stat]) for stat in TABLE_STATS))
     if not metrics.metrics:
         table.add_row("(no successful requests)", *("" for _ in TABLE_STATS))
     return table
@@ -73,17 +85,32 @@ def _run_table(metrics: RunMetrics) -> Table:
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("Run", justify="left", no_wrap=True)
     table.add_column("Value", justify="right", no_wrap=True)
-    rows: tuple[tuple[str, str], ...] = (
-        ("Request Throughput (req/s)", _number(metrics.request_throughput)),
-        ("Output Token Throughput (tokens/s)", _number(metrics.output_token_throughput)),
-        ("Total Token Throughput (tokens/s)", _number(metrics.total_token_throughput)),
-        ("Request Count", _count(metrics.request_count)),
-        ("Successes", _count(metrics.success_count)),
-        ("Errors", _count(metrics.error_count)),
-        ("Cancelled", _count(metrics.cancelled_count)),
-        ("Lost", _count(metrics.lost_count)),
-        ("Benchmark Duration (s)", _number(metrics.benchmark_duration_s)),
+    rows: list[tuple[str, str]] = [
+        ("Request Throughput (req/s)", format_number(metrics.request_throughput)),
+        ("Output Token Throughput (tokens/s)", format_number(metrics.output_token_throughput)),
+        ("Total Token Throughput (tokens/s)", format_number(metrics.total_token_throughput)),
+    ]
+    optional_rows = (
+        ("Achieved Request Rate (req/s)", metrics.achieved_request_rate),
+        ("Scheduled Request Rate (req/s)", metrics.scheduled_request_rate),
+        ("Goodput (req/s)", metrics.goodput),
     )
+    rows.extend((label, format_number(value)) for label, value in optional_rows if value is not None)
+    if metrics.good_request_fraction is not None:
+        rows.append(("Good Requests (% of requests)", format_number(100 * metrics.good_request_fraction)))
+    if metrics.goodput_slos:
+        rows.append(("Goodput SLOs", " ".join(f"{name}:{slo:g}" for name, slo in metrics.goodput_slos.items())))
+    rows += [
+        ("Request Count", format_count(metrics.request_count)),
+        ("Successes", format_count(metrics.success_count)),
+        ("Errors", format_count(metrics.error_count)),
+        ("Cancelled", format_count(metrics.cancelled_count)),
+        ("Lost", format_count(metrics.lost_count)),
+        ("Benchmark Duration (s)", format_number(metrics.benchmark_duration_s)),
+    ]
+    if metrics.output_tokens_source:
+        sources = ", ".join(f"{source} {count:,}" for source, count in metrics.output_tokens_source.items())
+        rows.append(("Output Tokens From", sources))
     for label, value in rows:
         table.add_row(label, value)
     return table
@@ -95,13 +122,15 @@ def _errors_table(metrics: RunMetrics) -> Table:
     table.add_column("Count", justify="right", no_wrap=True)
     table.add_column("Sample Message", justify="left", overflow="fold")
     for key, summary in metrics.errors_by_type.items():
-        table.add_row(key, _count(summary.count), summary.sample_message or "")
+        table.add_row(key, format_count(summary.count), summary.sample_message or "")
     return table
 
 
-def _number(value: float | None) -> str:
+def format_number(value: float | None) -> str:
+    """A figure with two decimals and thousands separators; "n/a" for None."""
     return "n/a" if value is None else f"{value:,.2f}"
 
 
-def _count(value: int) -> str:
+def format_count(value: int) -> str:
+    """A count with thousands separators."""
     return f"{value:,}"

@@ -8,6 +8,8 @@ time_to_first_token,ms,12.5,...,3
 Metric,Value
 request_count,10
 ...
+output_tokens_source:usage,98           (one row per source)
+goodput_slo:time_to_first_token,200.0   (one row per SLO, with --goodput)
 <blank>
 Error Type,Count,Sample Message
 http_error:500,2,...
@@ -44,6 +46,10 @@ def profile_export_csv_text(metrics: RunMetrics) -> str:
     writer.writerow(RUN_HEADER)
     for name, value in metrics.run_figures().items():
         writer.writerow([name, "" if value is None else value])
+    for source, count in metrics.output_tokens_source.items():
+        writer.writerow([f"output_tokens_source:{source}", count])
+    for name, slo in (metrics.goodput_slos or {}).items():
+        writer.writerow([f"goodput_slo:{name}", slo])
     if metrics.errors_by_type:
         writer.writerow([])
         writer.writerow(ERRORS_HEADER)

@@ -4,7 +4,9 @@ Layout::
 
     {
       "metadata": {...},                      # as given: config, versions, seed, status ...
-      "run": {"request_count": ..., ...},     # RunMetrics.run_figures(), None as null
+      "run": {"request_count": ..., ...,      # RunMetrics.run_figures(), None as null, then
+              "output_tokens_source": {"usage": 98, "tokenizer": 2},
+              "goodput_slos": {"time_to_first_token": 200.0} or null},
       "metrics": {"time_to_first_token": {"unit": "ms", "avg": ..., ..., "p99": ..., "count": ...}},
       "errors_by_type": {"http_error:500": {"count": 2, "sample_message": "..."}}
     }
@@ -27,7 +29,11 @@ def profile_export_document(metrics: RunMetrics, metadata: Mapping[str, Any]) ->
     """The JSON document as a dict (what `write_profile_export_json` writes)."""
     return {
         "metadata": dict(metadata),
-        "run": metrics.run_figures(),
+        "run": {
+            **metrics.run_figures(),
+            "output_tokens_source": metrics.output_tokens_source,
+            "goodput_slos": metrics.goodput_slos,
+        },
         "metrics": {name: stats.model_dump() for name, stats in metrics.metrics.items()},
         "errors_by_type": {key: summary.model_dump() for key, summary in metrics.errors_by_type.items()},
     }

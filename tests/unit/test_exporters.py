@@ -28,7 +28,7 @@ def record(credit_id: int, **fields: Any) -> dict[str, Any]:
         "phase": "profiling",
         "worker_id": "w0",
         "node": "n0",
-        "entry_index": 0,
+        "conversation_index": 0,
         "started_wall_ns": BASE_WALL_NS,
     }
     return RequestRecord(**(base | fields)).model_dump(mode="json")
@@ -67,6 +67,11 @@ def test_json_export_holds_metadata_run_figures_metrics_and_errors(tmp_path: Pat
     assert {"p1", "p50", "p99", "std"} <= set(ttft)
     assert document["errors_by_type"] == {"http_error:500": {"count": 1, "sample_message": "boom"}}
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    # Closed loop, no --goodput: the new figures are there, as null.
+    for name in ("scheduled_request_rate", "goodput", "good_request_fraction", "goodput_slos"):
+        assert document["run"][name] is None
+    assert document["run"]["output_tokens_source"] == {}
+    assert "send_lag" not in document["metrics"]
 
 
 def test_csv_export_has_the_metrics_table_then_the_run_figures(tmp_path: Path, metrics: RunMetrics) -> None:
@@ -166,3 +171,93 @@ def test_records_read_back_give_the_same_metrics(tmp_path: Path) -> None:
     assert read.skipped_lines == 0
     assert read.first_skipped_line is None
     assert compute_metrics(read.records) == compute_metrics(written)
+
+
+@pytest.fixture
+def scheduled_metrics() -> RunMetrics:
+    """Rate mode with --goodput: two streaming successes sent 1 and 3 ms late, 100 ms apart as planned.
+
+    A: lag 1, latency 40, TTFT 10, usage     -> from intended 41, good (TTFT <= 20)
+    B: lag 3, latency 60, TTFT 30, tokenizer -> from intended 63, not good
+    """
+    return compute_metrics(
+        [
+            record(
+                1,
+                scheduled_wall_ns=BASE_WALL_NS - 1 * MS,
+                latency_ns=40 * MS,
+                response_times_ns=[10 * MS, 20 * MS],
+                output_tokens=3,
+                output_tokens_source="usage",
+            ),
+            record(
+                2,
+                scheduled_wall_ns=BASE_WALL_NS + 99 * MS,
+                started_wall_ns=BASE_WALL_NS + 102 * MS,
+                latency_ns=60 * MS,
+                response_times_ns=[30 * MS, 35 * MS],
+                output_tokens=3,
+                output_tokens_source="tokenizer",
+            ),
+        ],
+        goodput={"time_to_first_token": 20},
+    )
+
+
+def test_json_export_has_the_scheduled_and_goodput_figures(tmp_path: Path, scheduled_metrics: RunMetrics) -> None:
+    path = tmp_path / "profile_export.json"
+    write_profile_export_json(path, scheduled_metrics, {})
+    document = orjson.loads(path.read_bytes())
+    run = document["run"]
+    assert run["achieved_request_rate"] == pytest.approx(1 / 0.102)
+    assert run["scheduled_request_rate"] == pytest.approx(10.0)
+    assert run["benchmark_duration_s"] == pytest.approx(0.162)
+    assert run["goodput"] == pytest.approx(1 / 0.162)
+    assert run["good_request_fraction"] == 0.5
+    assert run["goodput_slos"] == {"time_to_first_token": 20.0}
+    assert run["output_tokens_source"] == {"tokenizer": 1, "usage": 1}
+    assert (document["metrics"]["send_lag"]["min"], document["metrics"]["send_lag"]["max"]) == (1.0, 3.0)
+    assert document["metrics"]["request_latency_from_intended"]["max"] == 63.0
+    assert document["metrics"]["time_to_first_token_from_intended"]["min"] == 11.0
+
+
+def test_csv_export_has_the_scheduled_and_goodput_figures(tmp_path: Path, scheduled_metrics: RunMetrics) -> None:
+    path = tmp_path / "profile_export.csv"
+    write_profile_export_csv(path, scheduled_metrics)
+    rows = list(csv.reader(path.read_text().splitlines()))
+    by_name = {row[0]: row for row in rows[1:] if row}
+    assert float(by_name["send_lag"][2]) == 2.0  # avg
+    assert by_name["request_latency_from_intended"][1] == "ms"
+    assert float(by_name["scheduled_request_rate"][1]) == pytest.approx(10.0)
+    assert float(by_name["good_request_fraction"][1]) == 0.5
+    assert by_name["output_tokens_source:usage"] == ["output_tokens_source:usage", "1"]
+    assert by_name["output_tokens_source:tokenizer"] == ["output_tokens_source:tokenizer", "1"]
+    assert by_name["goodput_slo:time_to_first_token"] == ["goodput_slo:time_to_first_token", "20.0"]
+
+
+def test_console_shows_the_scheduled_and_goodput_figures_when_present(scheduled_metrics: RunMetrics) -> None:
+    console = Console(record=True, width=160)
+    render_results(scheduled_metrics, title="Results", console=console)
+    lines = console.export_text().splitlines()
+
+    def line(label: str) -> list[str]:
+        return next(line for line in lines if label in line).split()
+
+    assert line("Send Lag (ms)")[-7:] == ["2.00", "1.00", "3.00", "2.98", "2.80", "2.00", "1.00"]
+    assert line("Request Latency From Intended Send (ms)")[-7:-4] == ["52.00", "41.00", "63.00"]
+    assert line("Time to First Token From Intended Send (ms)")[-6] == "11.00"
+    assert line("Scheduled Request Rate (req/s)")[-1] == "10.00"
+    assert line("Achieved Request Rate (req/s)")[-1] == "9.80"
+    assert line("Goodput (req/s)")[-1] == "6.17"
+    assert line("Good Requests (% of requests)")[-1] == "50.00"
+    assert line("Goodput SLOs")[-1] == "time_to_first_token:20"
+    assert line("Output Tokens From")[-4:] == ["tokenizer", "1,", "usage", "1"]
+
+
+def test_console_leaves_out_what_a_closed_loop_run_does_not_have(metrics: RunMetrics) -> None:
+    console = Console(record=True, width=160)
+    render_results(metrics, title="Results", console=console)
+    text = console.export_text()
+    for label in ("Send Lag", "From Intended", "Scheduled", "Goodput", "Good Requests"):
+        assert label not in text
+    assert "Output Tokens From" not in text

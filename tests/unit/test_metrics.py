@@ -1,4 +1,6 @@
-"""compute_metrics on hand-made records whose every figure is computed by hand below."""
+"""compute_metrics on hand-made records whose every figure is computed by hand below.
+
+Goodput has its own file, test_goodput.py."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ def record(**fields: Any) -> RequestRecord:
         "phase": "profiling",
         "worker_id": "w0",
         "node": "n0",
-        "entry_index": 0,
+        "conversation_index": 0,
         "started_wall_ns": BASE_WALL_NS,
     }
     return RequestRecord(**(defaults | fields))
@@ -221,5 +223,151 @@ def test_models_and_dicts_give_the_same_metrics() -> None:
 
 
 def test_metrics_come_in_display_order(run: RunMetrics) -> None:
-    assert list(run.metrics) == list(METRIC_UNITS)
+    assert list(run.metrics) == [name for name in METRIC_UNITS if name in run.metrics]
+    assert list(run.metrics)[:2] == ["request_latency", "time_to_first_token"]
     assert run.model_dump(mode="json")["metrics"]["request_latency"]["p99"] == pytest.approx(49.8)
+
+
+def test_closed_loop_run_has_no_scheduled_metrics_but_an_achieved_rate(run: RunMetrics) -> None:
+    assert not {"send_lag", "request_latency_from_intended", "time_to_first_token_from_intended"} & set(run.metrics)
+    assert run.scheduled_request_rate is None
+    # Sent (all but the lost one): starts at 0, 10, 20, 5, 0, 0, 0 ms: 6 intervals over 20 ms.
+    assert run.achieved_request_rate == pytest.approx(300.0)
+    assert (run.goodput, run.good_request_fraction, run.goodput_slos) == (None, None, None)
+    assert run.output_tokens_source == {}
+
+
+def scheduled_run() -> list[RequestRecord]:
+    """A rate-mode run: every record has an intended send time (`scheduled_wall_ns`).
+
+    A: sched +0,   start +2   (lag  2), latency 30, times [10, 20], usage     -> from intended: 32, TTFT 12
+    B: sched +100, start +99  (lag -1), latency 50, times [40, 45], tokenizer -> from intended: 49, TTFT 39
+    C: sched +200, start +210 (lag 10), latency 20, not streaming,  usage     -> from intended: 30
+    D: sched +300, start +304 (lag  4), http_error after 1 ms
+    E: sched +400, start +403 (lag  3), cancelled
+    F: sched +500, lost (its start is when the loss was noticed: no lag, not sent)
+    """
+    return [
+        record(
+            credit_id=1,
+            scheduled_wall_ns=BASE_WALL_NS,
+            started_wall_ns=BASE_WALL_NS + 2 * MS,
+            latency_ns=30 * MS,
+            response_times_ns=[10 * MS, 20 * MS],
+            output_tokens=3,
+            output_tokens_source="usage",
+        ),
+        record(
+            credit_id=2,
+            scheduled_wall_ns=BASE_WALL_NS + 100 * MS,
+            started_wall_ns=BASE_WALL_NS + 99 * MS,
+            latency_ns=50 * MS,
+            response_times_ns=[40 * MS, 45 * MS],
+            output_tokens=2,
+            output_tokens_source="tokenizer",
+        ),
+        record(
+            credit_id=3,
+            scheduled_wall_ns=BASE_WALL_NS + 200 * MS,
+            started_wall_ns=BASE_WALL_NS + 210 * MS,
+            latency_ns=20 * MS,
+            output_tokens=5,
+            output_tokens_source="usage",
+        ),
+        record(
+            credit_id=4,
+            scheduled_wall_ns=BASE_WALL_NS + 300 * MS,
+            started_wall_ns=BASE_WALL_NS + 304 * MS,
+            latency_ns=1 * MS,
+            status_code=500,
+            error_type="http_error",
+        ),
+        record(
+            credit_id=5,
+            scheduled_wall_ns=BASE_WALL_NS + 400 * MS,
+            started_wall_ns=BASE_WALL_NS + 403 * MS,
+            error_type="cancelled",
+        ),
+        record(
+            credit_id=6,
+            scheduled_wall_ns=BASE_WALL_NS + 500 * MS,
+            started_wall_ns=BASE_WALL_NS + 900 * MS,
+            error_type="lost",
+        ),
+        record(
+            credit_id=7,
+            phase="warmup",
+            scheduled_wall_ns=BASE_WALL_NS - 5_000 * MS,
+            started_wall_ns=BASE_WALL_NS - 1_000 * MS,
+            latency_ns=MS,
+        ),
+    ]
+
+
+@pytest.fixture
+def scheduled() -> RunMetrics:
+    return compute_metrics(dumped(scheduled_run()))
+
+
+def test_send_lag_covers_every_sent_record_and_keeps_negative_lags(scheduled: RunMetrics) -> None:
+    lag = scheduled.metrics["send_lag"]
+    assert lag.unit == "ms"
+    assert (lag.count, lag.min, lag.max, lag.p50) == (5, -1.0, 10.0, 3.0)
+    assert lag.avg == pytest.approx(18 / 5)
+
+
+def test_latencies_from_the_intended_send_time_add_the_send_lag(scheduled: RunMetrics) -> None:
+    latency = scheduled.metrics["request_latency_from_intended"]
+    assert (latency.count, latency.min, latency.max, latency.p50) == (3, 30.0, 49.0, 32.0)
+    assert latency.avg == pytest.approx(37.0)
+    ttft = scheduled.metrics["time_to_first_token_from_intended"]
+    assert (ttft.count, ttft.min, ttft.max) == (2, 12.0, 39.0)
+    # The uncorrected figures are unchanged.
+    assert scheduled.metrics["request_latency"].avg == pytest.approx(100 / 3)
+    assert scheduled.metrics["time_to_first_token"].avg == pytest.approx(25.0)
+
+
+def test_achieved_and_scheduled_rates_count_intervals_over_the_span(scheduled: RunMetrics) -> None:
+    # Sent at 2, 99, 210, 304, 403 ms (not the lost one): 4 intervals in 401 ms.
+    assert scheduled.achieved_request_rate == pytest.approx(4 / 0.401)
+    # Scheduled at 0, 100, ..., 500 ms, the lost one included: 5 intervals in 500 ms.
+    assert scheduled.scheduled_request_rate == pytest.approx(10.0)
+    assert scheduled.request_count == 6
+    assert scheduled.benchmark_duration_s == pytest.approx(0.303)
+
+
+def test_a_partly_scheduled_run_has_lag_only_for_the_scheduled_records() -> None:
+    records = [
+        record(credit_id=1, latency_ns=10 * MS),
+        record(credit_id=2, scheduled_wall_ns=BASE_WALL_NS - 3 * MS, latency_ns=10 * MS),
+    ]
+    run = compute_metrics(dumped(records))
+    assert run.metrics["send_lag"].count == 1
+    assert run.metrics["request_latency_from_intended"].max == 13.0
+    assert run.metrics["request_latency_from_intended"].count == 1
+    assert run.scheduled_request_rate is None  # one scheduled time is no rate
+    assert run.achieved_request_rate is None  # two starts, but at the same instant
+
+
+def test_rates_need_two_records() -> None:
+    run = compute_metrics(dumped([record(scheduled_wall_ns=BASE_WALL_NS, latency_ns=MS)]))
+    assert (run.achieved_request_rate, run.scheduled_request_rate) == (None, None)
+    assert run.metrics["send_lag"].avg == 0.0
+
+
+def test_output_tokens_source_counts_successes_per_source(scheduled: RunMetrics) -> None:
+    assert scheduled.output_tokens_source == {"usage": 2, "tokenizer": 1}
+    assert list(scheduled.output_tokens_source) == ["usage", "tokenizer"]
+
+
+def test_output_tokens_source_ignores_failures_and_records_without_a_source() -> None:
+    records = [
+        record(credit_id=1, latency_ns=MS, output_tokens=4, output_tokens_source="chunks"),
+        record(credit_id=2, latency_ns=MS),
+        record(credit_id=3, latency_ns=MS, error_type="timeout", output_tokens_source="usage"),
+    ]
+    assert compute_metrics(dumped(records)).output_tokens_source == {"chunks": 1}
+
+
+def test_new_figures_survive_a_json_round_trip(scheduled: RunMetrics) -> None:
+    assert RunMetrics.model_validate(scheduled.model_dump(mode="json")) == scheduled
