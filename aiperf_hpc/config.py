@@ -14,11 +14,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-EndpointType = Literal["chat", "completions"]
+EndpointType = Literal["chat", "completions", "embeddings"]
+RequestRateMode = Literal["constant", "poisson", "gamma"]
+CustomDatasetType = Literal["single_turn", "multi_turn", "mooncake_trace"]
+PublicDataset = Literal["sharegpt"]
 
 ENDPOINT_PATHS: dict[str, str] = {
     "chat": "/v1/chat/completions",
     "completions": "/v1/completions",
+    "embeddings": "/v1/embeddings",
 }
 
 
@@ -62,7 +66,8 @@ class EndpointConfig(_Frozen):
 
 
 class InputConfig(_Frozen):
-    """Synthetic inputs: prompt and output lengths in tokens (normal distributions, clipped at 1)."""
+    """What is sent: synthetic prompts (token lengths from normal distributions, clipped at 1) or a
+    file. Lengths are in tokens of `tokenizer` (the bundled tokenizer when None)."""
 
     isl_mean: int = Field(default=550, ge=1)
     isl_stddev: float = Field(default=0.0, ge=0)
@@ -70,31 +75,104 @@ class InputConfig(_Frozen):
     osl_stddev: float = Field(default=0.0, ge=0)
     num_entries: int = Field(default=100, ge=1)
     random_seed: int = 0
+    tokenizer: str | None = None
+    prompt_prefix_pool_size: int = Field(default=0, ge=0)
+    prompt_prefix_length: int = Field(default=0, ge=0)
+    isl_block_size: int = Field(default=512, ge=1)
+    input_file: Path | None = None
+    custom_dataset_type: CustomDatasetType | None = None
+    public_dataset: PublicDataset | None = None
+    conversation_num: int | None = Field(default=None, ge=1)
+    conversation_turn_mean: int = Field(default=1, ge=1)
+    conversation_turn_stddev: float = Field(default=0.0, ge=0)
+    conversation_turn_delay_mean_ms: float = Field(default=0.0, ge=0)
+    conversation_turn_delay_stddev_ms: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InputConfig:
+        if (self.prompt_prefix_pool_size > 0) != (self.prompt_prefix_length > 0):
+            raise ValueError("--prompt-prefix-pool-size and --prompt-prefix-length go together")
+        if self.input_file is None and (self.custom_dataset_type or self.public_dataset):
+            raise ValueError("--custom-dataset-type and --public-dataset need --input-file")
+        if self.custom_dataset_type is not None and self.public_dataset is not None:
+            raise ValueError("--custom-dataset-type and --public-dataset cannot be used together")
+        if self.input_file is not None and self.custom_dataset_type is None and self.public_dataset is None:
+            raise ValueError("--input-file needs --custom-dataset-type or --public-dataset")
+        return self
 
 
 class LoadConfig(_Frozen):
-    """How much load and for how long. The TimingManager is the only reader of these fields."""
+    """How much load and for how long. The TimingManager is the only reader of these fields.
 
-    concurrency: int = Field(default=1, ge=1)
+    Without `request_rate` (and without a fixed schedule) the load is closed-loop: `concurrency`
+    requests in flight. With a rate, requests arrive on an absolute schedule and `concurrency`, when
+    given, caps what is in flight on top of it.
+    """
+
+    concurrency: int | None = Field(default=None, ge=1)
+    request_rate: float | None = Field(default=None, gt=0)
+    request_rate_mode: RequestRateMode = "poisson"
+    burstiness: float = Field(default=1.0, gt=0)
+    ramp_up_duration_s: float = Field(default=0.0, ge=0)
     request_count: int | None = Field(default=None, ge=1)
     benchmark_duration_s: float | None = Field(default=None, gt=0)
     grace_period_s: float = Field(default=30.0, ge=0)
     warmup_request_count: int = Field(default=0, ge=0)
+    warmup_duration_s: float | None = Field(default=None, gt=0)
+    fixed_schedule: bool = False
+    fixed_schedule_start_offset_ms: float | None = Field(default=None, ge=0)
+    fixed_schedule_end_offset_ms: float | None = Field(default=None, ge=0)
+    fixed_schedule_speedup: float = Field(default=1.0, gt=0)
+    request_cancellation_rate: float = Field(default=0.0, ge=0, le=100)
+    request_cancellation_delay_s: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
-    def _one_stop_condition(self) -> LoadConfig:
+    def _consistent(self) -> LoadConfig:
         if self.request_count is not None and self.benchmark_duration_s is not None:
             raise ValueError("--request-count and --benchmark-duration cannot be used together")
+        if self.warmup_request_count and self.warmup_duration_s is not None:
+            raise ValueError("--warmup-request-count and --warmup-duration cannot be used together")
+        if self.fixed_schedule and self.request_rate is not None:
+            raise ValueError("--fixed-schedule and --request-rate cannot be used together")
+        if self.fixed_schedule and (self.warmup_request_count or self.warmup_duration_s or self.ramp_up_duration_s):
+            raise ValueError("--fixed-schedule replays the trace as is: no warmup or ramp-up with it")
+        if self.request_rate_mode != "gamma" and self.burstiness != 1.0:
+            raise ValueError("--burstiness needs --request-rate-mode gamma")
+        if (
+            self.fixed_schedule_start_offset_ms is not None
+            and self.fixed_schedule_end_offset_ms is not None
+            and self.fixed_schedule_end_offset_ms < self.fixed_schedule_start_offset_ms
+        ):
+            raise ValueError("--fixed-schedule-end-offset is before --fixed-schedule-start-offset")
         return self
 
     @property
+    def max_in_flight(self) -> int | None:
+        """The cap on requests in flight: the concurrency; None (no cap) for rate and trace modes without
+        one; 1 for closed-loop runs that name neither a rate nor a concurrency."""
+        if self.concurrency is not None:
+            return self.concurrency
+        if self.request_rate is None and not self.fixed_schedule:
+            return 1
+        return None
+
+    @property
     def profiling_request_count(self) -> int | None:
-        """Requests in the profiling phase; None when the phase is bounded by duration instead."""
+        """Requests in the profiling phase; None when the phase is bounded by duration (or the trace)."""
         if self.benchmark_duration_s is not None:
             return None
         if self.request_count is not None:
             return self.request_count
-        return max(10, 10 * self.concurrency)
+        if self.fixed_schedule:
+            return None
+        return max(10, 10 * (self.max_in_flight or 1))
+
+
+class MetricsConfig(_Frozen):
+    """How results are judged: `goodput` maps a metric name to its SLO in ms (a request is good when
+    it meets every SLO)."""
+
+    goodput: dict[str, float] = Field(default_factory=dict)
 
 
 class RunConfig(_Frozen):
@@ -103,9 +181,21 @@ class RunConfig(_Frozen):
     endpoint: EndpointConfig
     inputs: InputConfig = Field(default_factory=InputConfig)
     load: LoadConfig = Field(default_factory=LoadConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     workers: int = Field(default=0, ge=0, description="0 means: chosen from concurrency and CPU count")
     artifact_dir: Path = Path("artifacts")
     service_start_timeout_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def dataset_pass(self) -> bool:
+        """An input file with neither a request count nor a duration: send every conversation once."""
+        load = self.load
+        return (
+            self.inputs.input_file is not None
+            and load.request_count is None
+            and load.benchmark_duration_s is None
+            and not load.fixed_schedule
+        )
 
     def redacted(self) -> dict[str, Any]:
         """The config as JSON-ready data with secrets (API key, header values) masked, for exports."""
@@ -121,4 +211,6 @@ class RunConfig(_Frozen):
         """Workers to start: the user's choice, else one per CPU core, never more than the concurrency."""
         if self.workers > 0:
             return self.workers
-        return max(1, min(self.load.concurrency, os.cpu_count() or 1))
+        cores = os.cpu_count() or 1
+        cap = self.load.max_in_flight
+        return max(1, cores if cap is None else min(cap, cores))

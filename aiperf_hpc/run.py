@@ -1,7 +1,8 @@
-"""One `profile` run on this machine: prepare the artifact dir, run the controller, show the results.
+"""`profile` runs on this machine: prepare the artifact dir, run the controller, show the results.
 
-Owns the run's temporary socket directory (removed however the run ends) and returns the exit code
-that `core.outcome.decide_exit_code` picks; `cli.py` turns it into the process status.
+Owns each run's temporary socket directory (removed however the run ends) and returns the exit code
+that `core.outcome.decide_exit_code` picks; `cli.py` turns it into the process status. A sweep is
+several runs in a row, each in its own artifact subdirectory, then a summary table across them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiperf_hpc.core.metrics import RunMetrics
 from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
 from aiperf_hpc.exit_codes import ExitCode
 from aiperf_hpc.exporters.console import render_results
+from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
 from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.addresses import ipc_addresses
 from aiperf_hpc.runtime.bus import Bus
@@ -30,20 +32,38 @@ from aiperf_hpc.services.controller import Controller
 ARTIFACTS = ("records.jsonl", "profile_export.json", "profile_export.csv", "inputs.json", "logs")
 
 
-def run_profile(config: RunConfig) -> ExitCode:
+def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
+    """Run every configuration in turn. A sweep stops at a signal; otherwise it goes on after a failed
+    point and exits with the first non-zero code."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="aiperf-hpc %(levelname)s: %(message)s")
+    if len(runs) == 1:
+        return run_profile(runs[0][1])[0]
+    rows: list[tuple[str, RunMetrics]] = []
+    final = ExitCode.SUCCESS
+    for label, config in runs:
+        code, metrics = run_profile(config, label=label)
+        if metrics is not None:
+            rows.append((label, metrics))
+        if final is ExitCode.SUCCESS:
+            final = code
+        if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.USAGE):
+            return code
+    sweep_dir = runs[0][1].artifact_dir.resolve().parent
+    write_sweep_summary(sweep_dir / "sweep_summary.json", sweep_dir / "sweep_summary.csv", rows)
+    render_sweep_summary(rows, title="aiperf-hpc sweep summary", console=Console(highlight=False))
+    return final
+
+
+def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMetrics | None]:
     out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     run_dir = config.artifact_dir.resolve()
     _prepare_run_dir(run_dir)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="aiperf-hpc %(levelname)s: %(message)s")
-    err.print(
-        f"aiperf-hpc: {config.endpoint.request_url} model={config.endpoint.model} "
-        f"concurrency={config.load.concurrency} workers={config.worker_count} -> {run_dir}",
-        markup=False,
-    )
+    err.print(f"aiperf-hpc: {_describe(config)} -> {run_dir}", markup=False)
     outcome, metrics = uvloop.run(_run(config, run_dir, lambda line: err.print(f"aiperf-hpc: {line}", markup=False)))
     if metrics is not None:
-        render_results(metrics, title=f"aiperf-hpc results ({outcome.status})", console=out)
+        title = f"aiperf-hpc results{f' {label}' if label else ''} ({outcome.status})"
+        render_results(metrics, title=title, console=out)
         out.print(f"Artifacts: {run_dir}", markup=False)
     code = decide_exit_code(outcome)
     if outcome.error:
@@ -53,7 +73,20 @@ def run_profile(config: RunConfig) -> ExitCode:
             f"aiperf-hpc: error: all {outcome.request_count} requests failed (see errors by type)",
             markup=False,
         )
-    return code
+    return code, metrics
+
+
+def _describe(config: RunConfig) -> str:
+    load = config.load
+    if load.fixed_schedule:
+        mode = f"fixed schedule x{load.fixed_schedule_speedup:g}"
+    elif load.request_rate is not None:
+        mode = f"{load.request_rate_mode} {load.request_rate:g} req/s"
+        mode += f" (cap {load.concurrency})" if load.concurrency else ""
+    else:
+        mode = f"concurrency {load.max_in_flight}"
+    endpoint = config.endpoint
+    return f"{endpoint.request_url} model={endpoint.model} {mode} workers={config.worker_count}"
 
 
 async def _run(

@@ -17,7 +17,8 @@ class IssuedCredit:
     credit_id: int
     phase: Phase
     worker_id: str
-    entry_index: int
+    conversation_index: int
+    turn_index: int
 
 
 @dataclass
@@ -57,10 +58,13 @@ class CreditLedger:
                 best, best_free = worker_id, free
         return best
 
-    def issue(self, phase: Phase, worker_id: str, entry_index: int) -> IssuedCredit:
+    def has_room(self, worker_id: str) -> bool:
+        return worker_id in self._slots and self._load[worker_id] < self._slots[worker_id]
+
+    def issue(self, phase: Phase, worker_id: str, conversation_index: int, turn_index: int = 0) -> IssuedCredit:
         if worker_id not in self._slots:
             raise KeyError(f"unknown worker {worker_id}")
-        credit = IssuedCredit(self._next_credit_id, phase, worker_id, entry_index)
+        credit = IssuedCredit(self._next_credit_id, phase, worker_id, conversation_index, turn_index)
         self._next_credit_id += 1
         self._outstanding[credit.credit_id] = credit
         self._load[worker_id] += 1

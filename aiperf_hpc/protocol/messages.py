@@ -106,6 +106,7 @@ class Finalize(_Msg):
     kind: Literal["finalize"] = "finalize"
     status: str
     missing_records: int = 0
+    dataset: dict[str, int | str] = Field(default_factory=dict)
 
 
 class ResultsReady(_Msg):
@@ -142,9 +143,12 @@ class Heartbeat(_Msg):
 
 
 class ServiceFailed(_Msg):
+    """Service -> controller. `usage_error`: the user's input was at fault (exit code 2, not 1)."""
+
     kind: Literal["service_failed"] = "service_failed"
     service_id: str
     error: str
+    usage_error: bool = False
 
 
 class Shutdown(_Msg):
@@ -163,14 +167,17 @@ class WorkerReady(_Msg):
 
 
 class CreditDrop(_Msg):
-    """Timing -> worker: send one request for dataset entry `entry_index`, at `scheduled_wall_ns`
-    when given (rate modes), else at once."""
+    """Timing -> worker: send turn `turn_index` of conversation `conversation_index`, at
+    `scheduled_wall_ns` when given (rate and trace modes), else at once. With `cancel_after_ns` the
+    worker cancels the request that long after sending it (request cancellation studies)."""
 
     kind: Literal["credit_drop"] = "credit_drop"
     credit_id: int
     phase: Phase
-    entry_index: int
+    conversation_index: int
+    turn_index: int = 0
     scheduled_wall_ns: int | None = None
+    cancel_after_ns: int | None = None
 
 
 class CancelCredits(_Msg):
@@ -190,11 +197,27 @@ class CreditReturn(_Msg):
 # --- dataset: workers (DEALER) <-> dataset manager (ROUTER) ---------------------------------------
 
 
-class DatasetEntry(_Msg):
-    index: int
+class Turn(_Msg):
+    """One request of a conversation: the user's message and how it is scheduled.
+
+    `delay_ms` (multi-turn) is the pause after the previous turn's response before this turn is
+    sent; `timestamp_ms` (fixed schedule / traces) is when to send it, from the start of the trace.
+    """
+
     prompt: str
-    max_tokens: int | None
-    input_tokens_target: int
+    max_tokens: int | None = None
+    input_tokens_target: int | None = None
+    delay_ms: float | None = None
+    timestamp_ms: float | None = None
+
+
+class Conversation(_Msg):
+    """A conversation of one or more turns; a single-turn dataset entry is a conversation of one.
+    Later turns carry the previous turns' prompts and answers as chat history."""
+
+    index: int
+    session_id: str
+    turns: list[Turn]
 
 
 class DatasetRequest(_Msg):
@@ -204,7 +227,7 @@ class DatasetRequest(_Msg):
 
 class DatasetReply(_Msg):
     kind: Literal["dataset_reply"] = "dataset_reply"
-    entries: list[DatasetEntry]
+    conversations: list[Conversation]
 
 
 # --- records: workers and timing (PUSH) -> records manager (PULL) ---------------------------------
@@ -220,15 +243,21 @@ ErrorType = Literal[
 ]
 
 
+TokenSource = Literal["usage", "tokenizer", "chunks"]
+
+
 class RequestRecord(_Msg):
     """One request, whatever happened to it. Times inside one request are perf_counter offsets
-    from the send (`*_ns` durations); `started_wall_ns` anchors the request in wall-clock time."""
+    from the send (`*_ns` durations); `started_wall_ns` anchors the request in wall-clock time, and
+    `scheduled_wall_ns` (rate and trace modes) is when it should have been sent: the difference is
+    the send lag. `output_tokens_source` says where `output_tokens` came from."""
 
     credit_id: int
     phase: Phase
     worker_id: str
     node: str
-    entry_index: int
+    conversation_index: int
+    turn_index: int = 0
     scheduled_wall_ns: int | None = None
     started_wall_ns: int
     latency_ns: int | None = None
@@ -238,7 +267,7 @@ class RequestRecord(_Msg):
     error_message: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    output_tokens_from_usage: bool = False
+    output_tokens_source: TokenSource | None = None
 
 
 class RecordBatch(_Msg):

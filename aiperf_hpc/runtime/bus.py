@@ -83,6 +83,10 @@ class Bus:
         frames: list[bytes] = await bounded(sock.recv_multipart(copy=True), timeout_s, what)
         return frames
 
+    def decode_frames(self, frames: list[bytes]) -> Message | None:
+        """Decode a multipart message received directly from a socket (None when invalid)."""
+        return self._decode_last(frames)
+
     def _decode_last(self, frames: list[bytes]) -> Message | None:
         try:
             return decode(frames[-1])

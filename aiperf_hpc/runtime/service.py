@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import zmq
 
-from aiperf_hpc.errors import RunError, ServiceError
+from aiperf_hpc.errors import RunError, ServiceError, UsageError
 from aiperf_hpc.protocol.messages import (
     PROTOCOL_VERSION,
     Configure,
@@ -108,6 +108,11 @@ class Service:
             await run_together(self._control_loop(), self._heartbeat_loop(), *self.loops())
             self._transition(State.STOPPED)
             return 0
+        except UsageError as exc:
+            self._transition(State.FAILED)
+            log.error("%s: bad input: %s", self.service_id, exc)
+            await self._report_failure(str(exc), usage_error=True)
+            return 1
         except (RunError, OSError, zmq.ZMQError) as exc:
             self._transition(State.FAILED)
             log.error("%s failed: %s", self.service_id, describe(exc))
@@ -133,7 +138,7 @@ class Service:
             )
             match message:
                 case Configure():
-                    detail = await self.configure(message)
+                    detail = await self._configure_unless_shut_down(message)
                     await self.send_control(Configured(service_id=self.service_id, detail=detail))
                     return
                 case RegisterRefused(reason=reason):
@@ -142,6 +147,23 @@ class Service:
                     raise ServiceError("shut down before being configured")
                 case _:
                     pass
+
+    async def _configure_unless_shut_down(self, message: Configure) -> dict[str, int | str]:
+        """Run `configure()`, but give up at once when the controller sends `Shutdown` meanwhile
+        (another service failed), instead of finishing a long set-up nobody waits for."""
+        configuring = asyncio.ensure_future(self.configure(message))
+        try:
+            while not configuring.done():
+                receiving = asyncio.ensure_future(self._control.recv_multipart())
+                await asyncio.wait({configuring, receiving}, return_when=asyncio.FIRST_COMPLETED)
+                if not receiving.done():
+                    receiving.cancel()
+                    break
+                if isinstance(self.bus.decode_frames(receiving.result()), Shutdown):
+                    raise ServiceError("shut down while configuring")
+            return configuring.result()
+        finally:
+            configuring.cancel()
 
     async def _control_loop(self) -> None:
         while True:
@@ -165,8 +187,9 @@ class Service:
             await self.send_control(beat)
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
 
-    async def _report_failure(self, error: str) -> None:
+    async def _report_failure(self, error: str, *, usage_error: bool = False) -> None:
+        failed = ServiceFailed(service_id=self.service_id, error=error, usage_error=usage_error)
         try:
-            await asyncio.wait_for(self.send_control(ServiceFailed(service_id=self.service_id, error=error)), 1.0)
+            await asyncio.wait_for(self.send_control(failed), 1.0)
         except (asyncio.TimeoutError, zmq.ZMQError):
             log.error("%s could not report its failure to the controller", self.service_id)

@@ -85,11 +85,13 @@ class Controller:
         self._worker_ids = [f"worker-{i}" for i in range(config.worker_count)]
         self._registered: dict[str, Register] = {}
         self._configured: set[str] = set()
+        self._details: dict[str, dict[str, int | str]] = {}
         self._timing_done: TimingDone | None = None
         self._records_progress = RecordsProgress(received=0, errors=0, expected=None)
         self._results: ResultsReady | None = None
         self._worker_status: WorkerStatus | None = None
         self._failure: str | None = None
+        self._usage_error = False
         self._signal: int | None = None
         self._stopping = False
         self._changed = asyncio.Event()
@@ -132,7 +134,7 @@ class Controller:
             await self._stop_issuing("interrupted by a signal")
             return "interrupted", None
         except RunError as exc:
-            log.error("run failed: %s", exc)
+            log.info("run failed: %s", exc)  # the CLI prints the error once, from the outcome
             await self._stop_issuing(f"run failed: {exc}")
             return "failed", str(exc)
 
@@ -194,7 +196,10 @@ class Controller:
         """Steps 5-6: collect every record, then have the records manager write the results."""
         if "records" not in self._configured:
             return RunOutcome(
-                status="failed" if status == "completed" else status, error=error, signal_number=self._signal
+                status="failed" if status == "completed" else status,
+                error=error,
+                signal_number=self._signal,
+                usage_error=self._usage_error,
             )
         missing = 0
         if self._timing_done is not None:
@@ -212,7 +217,8 @@ class Controller:
                 log.error("%d records missing: %s", missing, exc)
                 if status == "completed":
                     status, error = "failed", f"{missing} of {total} records never arrived"
-        await self._send("records", Finalize(status=status, missing_records=missing))
+        dataset = self._details.get("dataset", {})
+        await self._send("records", Finalize(status=status, missing_records=missing, dataset=dataset))
         try:
             await self._wait(
                 lambda: self._results is not None,
@@ -225,6 +231,7 @@ class Controller:
                 status="failed" if status == "completed" else status,
                 error=error or f"results not written: {exc}",
                 signal_number=self._signal,
+                usage_error=self._usage_error,
             )
         assert self._results is not None
         return RunOutcome(
@@ -234,6 +241,7 @@ class Controller:
             request_count=int(self._results.metrics["request_count"]),
             success_count=int(self._results.metrics["success_count"]),
             results_written=True,
+            usage_error=self._usage_error,
         )
 
     @property
@@ -304,6 +312,7 @@ class Controller:
                 self._registered[sender] = message
             case Configured():
                 self._configured.add(sender)
+                self._details[sender] = message.detail
             case RecordsProgress():
                 self._records_progress = message
             case TimingDone():
@@ -316,6 +325,9 @@ class Controller:
                 if not self._stopping and self._timing_done is None:
                     self._progress(f"worker {worker_id} lost: {reason}")
                     await self._send("timing", message)
+            case ServiceFailed(service_id=service_id, error=error, usage_error=True):
+                self._usage_error = True
+                self._fail(error)
             case ServiceFailed(service_id=service_id, error=error):
                 self._fail(f"service {service_id} failed: {error}")
             case Heartbeat():

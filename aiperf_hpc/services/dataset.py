@@ -1,11 +1,13 @@
-"""DatasetManager: builds the dataset once, writes `inputs.json`, serves it to workers.
+"""DatasetManager: builds the dataset once, writes `inputs.json`, serves it to the other services.
 
-Workers ask once at configure time (`DatasetRequest` on the dataset ROUTER) and keep the entries;
-credits then carry only an entry index.
+Workers and the timing manager ask once at configure time (`DatasetRequest` on the dataset ROUTER)
+and keep the conversations; credits then carry only a conversation and turn index. A bad input file
+fails this service with a usage error, which the controller turns into exit code 2.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Coroutine
 from pathlib import Path
@@ -13,16 +15,30 @@ from typing import Any
 
 import zmq
 
+from aiperf_hpc.config import InputConfig
+from aiperf_hpc.dataset.build import build_dataset
 from aiperf_hpc.dataset.inputs_file import write_inputs_json
-from aiperf_hpc.dataset.synthetic import build_synthetic_entries
+from aiperf_hpc.dataset.prompts import PromptFactory
+from aiperf_hpc.dataset.tokenizer import load_tokenizer
 from aiperf_hpc.errors import DeadlineExceeded
-from aiperf_hpc.protocol.messages import Configure, DatasetReply, DatasetRequest
+from aiperf_hpc.protocol.messages import Configure, Conversation, DatasetReply, DatasetRequest
 from aiperf_hpc.runtime.bus import send_to
 from aiperf_hpc.runtime.service import Service
 
 log = logging.getLogger(__name__)
 
-_IDLE_POLL_S = 1.0
+
+def build_conversations(inputs: InputConfig) -> tuple[list[Conversation], str]:
+    """The run's conversations and the name of the tokenizer that measured them (CPU-bound)."""
+    tokenizer = load_tokenizer(inputs.tokenizer)
+    factory = PromptFactory(
+        tokenizer,
+        random_seed=inputs.random_seed,
+        prefix_pool_size=inputs.prompt_prefix_pool_size,
+        prefix_length=inputs.prompt_prefix_length,
+        block_size=inputs.isl_block_size,
+    )
+    return build_dataset(inputs, tokenizer=tokenizer, factory=factory), tokenizer.name
 
 
 class DatasetManager(Service):
@@ -30,26 +46,20 @@ class DatasetManager(Service):
 
     async def configure(self, message: Configure) -> dict[str, int | str]:
         config = message.config
-        inputs = config.inputs
-        entries = build_synthetic_entries(
-            num_entries=inputs.num_entries,
-            isl_mean=inputs.isl_mean,
-            isl_stddev=inputs.isl_stddev,
-            osl_mean=inputs.osl_mean,
-            osl_stddev=inputs.osl_stddev,
-            random_seed=inputs.random_seed,
-        )
+        loop = asyncio.get_running_loop()
+        conversations, tokenizer_name = await loop.run_in_executor(None, build_conversations, config.inputs)
         write_inputs_json(
             Path(message.run_dir) / "inputs.json",
-            entries,
+            conversations,
             endpoint_type=config.endpoint.endpoint_type,
             model=config.endpoint.model,
             streaming=config.endpoint.streaming,
             extra_inputs=config.endpoint.extra_inputs,
         )
-        self._reply = DatasetReply(entries=entries)
+        self._reply = DatasetReply(conversations=conversations)
         self._router = self.bus.socket(zmq.ROUTER, bind=message.addresses.dataset)
-        return {"entries": len(entries)}
+        turns = sum(len(c.turns) for c in conversations)
+        return {"conversations": len(conversations), "turns": turns, "tokenizer": tokenizer_name}
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         return [self._serve_loop()]
@@ -57,9 +67,7 @@ class DatasetManager(Service):
     async def _serve_loop(self) -> None:
         while True:
             try:
-                identity, message = await self.bus.recv_routed(
-                    self._router, timeout_s=_IDLE_POLL_S, what="dataset requests"
-                )
+                identity, message = await self.bus.recv_routed(self._router, timeout_s=1.0, what="dataset requests")
             except DeadlineExceeded:
                 continue
             if isinstance(message, DatasetRequest):

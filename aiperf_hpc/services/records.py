@@ -117,7 +117,7 @@ class RecordsManager(Service):
         """Compute metrics from records.jsonl and write the exports; runs in a thread."""
         self._file.flush()
         loaded = read_records_jsonl(self._run_dir / RECORDS_FILE)
-        metrics = compute_metrics(loaded.records)
+        metrics = compute_metrics(loaded.records, goodput=self._configure_message.config.metrics.goodput or None)
         config = self._configure_message.config
         metadata_ = {
             "status": message.status,
@@ -125,6 +125,7 @@ class RecordsManager(Service):
             "torn_record_lines": loaded.skipped_lines,
             "config": config.redacted(),
             "random_seed": config.inputs.random_seed,
+            "dataset": message.dataset,
             "workers": config.worker_count,
             "started_wall_ns": self._started_wall_ns,
             "finished_wall_ns": time.time_ns(),

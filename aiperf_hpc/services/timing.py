@@ -1,10 +1,16 @@
-"""TimingManager: the only place that decides when a request is sent.
+"""TimingManager: the only place that decides when a request is sent, and which one.
 
-It binds the credits ROUTER, learns the workers from their `WorkerReady`, and on `StartProfiling`
-runs each phase of `core.phases.plan_phases`: issue a `CreditDrop` whenever the phase allows one and
-a worker has a free slot, then drain. Returns and losses settle credits in `core.ledger`; a lost
-worker's credits become `lost` records pushed straight to the records manager, so every credit
-yields exactly one record.
+It binds the credits ROUTER, fetches the dataset's shape, learns the workers from their
+`WorkerReady`, and on `StartProfiling` runs each phase of `core.phases.plan_phases`:
+
+- when: closed loop (as soon as fewer than the cap are in flight), a rate (`core.schedule`: each
+  credit carries its absolute due time, sent `LEAD_NS` early so the worker holds it in time), or a
+  fixed schedule (trace timestamps);
+- what: `core.conversations.ConversationCursor` (the turn, and the worker holding its history);
+- where: the ledger's worker with the most free slots (or the conversation's worker).
+
+Then it drains the phase. Returns and losses settle credits in `core.ledger`; a lost worker's credits
+become `lost` records pushed straight to the records manager, so every credit yields one record.
 """
 
 from __future__ import annotations
@@ -13,17 +19,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+import numpy as np
 import zmq
 
+from aiperf_hpc.config import LoadConfig
+from aiperf_hpc.core.conversations import ConversationCursor, NextTurn
 from aiperf_hpc.core.ledger import CreditLedger, IssuedCredit
 from aiperf_hpc.core.phases import PhasePlan, plan_phases
-from aiperf_hpc.errors import DeadlineExceeded
+from aiperf_hpc.core.schedule import fixed_schedule_offsets_ns
+from aiperf_hpc.errors import DeadlineExceeded, UsageError
 from aiperf_hpc.protocol.messages import (
     CancelCredits,
     Configure,
+    Conversation,
     CreditDrop,
     CreditReturn,
     Message,
@@ -38,13 +49,15 @@ from aiperf_hpc.protocol.messages import (
 from aiperf_hpc.runtime.aio import bounded
 from aiperf_hpc.runtime.bus import send, send_to
 from aiperf_hpc.runtime.service import CONFIGURE_TIMEOUT_S, Service
+from aiperf_hpc.services.dataset_client import fetch_conversations
 
 log = logging.getLogger(__name__)
 
 WORKERS_READY_TIMEOUT_S = 60.0
 CANCEL_WAIT_S = 3.0  # after CancelCredits, how long returns may take before credits count as lost
 DRAIN_MARGIN_S = 10.0  # on top of the request timeout, for a count-bounded phase to drain
-_IDLE_POLL_S = 1.0
+LEAD_NS = 2_000_000  # scheduled credits leave this early, so the worker holds them at their due time
+_CANCEL_STREAM = 2  # rng stream of the request-cancellation draws (0, 1: the phases' arrivals)
 
 
 class TimingManager(Service):
@@ -52,19 +65,44 @@ class TimingManager(Service):
 
     async def configure(self, message: Configure) -> dict[str, int | str]:
         config = message.config
+        load = config.load
         self._ledger = CreditLedger()
-        self._phases = plan_phases(config.load)
-        self._num_entries = config.inputs.num_entries
+        self._phases = plan_phases(load, dataset_pass=config.dataset_pass)
+        self._seed = config.inputs.random_seed
         self._request_timeout_s = config.endpoint.request_timeout_s
-        self._grace_period_s = config.load.grace_period_s
+        self._grace_period_s = load.grace_period_s
+        self._cancel_rate = load.request_cancellation_rate / 100.0
+        self._cancel_after_ns = int(load.request_cancellation_delay_s * 1e9)
+        self._cancel_rng = np.random.default_rng([self._seed, _CANCEL_STREAM])
         self._expected_workers = set(message.worker_ids)
-        self._next_entry = 0
         self._stop_reason: str | None = None
         self._started = asyncio.Event()
         self._wake = asyncio.Event()
+        conversations = await fetch_conversations(self.bus, message.addresses.dataset, self.service_id)
+        self._turn_delays_ns = [[int((turn.delay_ms or 0.0) * 1e6) for turn in c.turns] for c in conversations]
+        self._dataset_pass = config.dataset_pass
+        self._cursor = ConversationCursor(self._turn_delays_ns)
+        self._trace = self._plan_trace(conversations, load) if load.fixed_schedule else []
         self._credits = self.bus.socket(zmq.ROUTER, bind=message.addresses.credits)
         self._records = self.bus.socket(zmq.PUSH, connect=message.addresses.records, linger_ms=5000)
-        return {"phases": ",".join(p.name for p in self._phases)}
+        return {"phases": ",".join(p.name for p in self._phases), "trace_requests": len(self._trace)}
+
+    @staticmethod
+    def _plan_trace(conversations: list[Conversation], load: LoadConfig) -> list[tuple[int, int, int]]:
+        """Fixed schedule: (offset_ns, conversation, turn) for every turn with a timestamp, in time order."""
+        turns = [(c.index, t, turn.timestamp_ms) for c in conversations for t, turn in enumerate(c.turns)]
+        timed = [(c, t, ts) for c, t, ts in turns if ts is not None]
+        if not timed:
+            raise UsageError("--fixed-schedule needs timestamps in the input file; it has none")
+        offsets = fixed_schedule_offsets_ns(
+            [ts for _, _, ts in timed],
+            start_offset_ms=load.fixed_schedule_start_offset_ms,
+            end_offset_ms=load.fixed_schedule_end_offset_ms,
+            speedup=load.fixed_schedule_speedup,
+        )
+        if not offsets:
+            raise UsageError("no trace entry lies between the fixed-schedule start and end offsets")
+        return [(offset, timed[i][0], timed[i][1]) for i, offset in offsets]
 
     async def on_control(self, message: Message) -> None:
         match message:
@@ -87,13 +125,16 @@ class TimingManager(Service):
     async def _credits_loop(self) -> None:
         while True:
             try:
-                _, message = await self.bus.recv_routed(self._credits, timeout_s=_IDLE_POLL_S, what="credits")
+                _, message = await self.bus.recv_routed(self._credits, timeout_s=1.0, what="credits")
             except DeadlineExceeded:
                 continue
             match message:
                 case CreditReturn(credit_id=credit_id):
-                    if self._ledger.settle(credit_id) is None:
+                    credit = self._ledger.settle(credit_id)
+                    if credit is None:
                         log.warning("ignored a return of unknown or settled credit %d", credit_id)
+                    else:
+                        self._cursor.finished(credit.conversation_index, credit.turn_index, time.perf_counter_ns())
                 case WorkerReady(worker_id=worker_id, slots=slots):
                     self._ledger.add_worker(worker_id, slots)
                 case _:
@@ -102,13 +143,13 @@ class TimingManager(Service):
 
     async def _issue_loop(self) -> None:
         await bounded(self._started.wait(), CONFIGURE_TIMEOUT_S, "StartProfiling from the controller")
-        await self._wait_until(
+        await self._wait_for(
             lambda: self._expected_workers <= set(self._ledger.workers),
             WORKERS_READY_TIMEOUT_S,
             "WorkerReady from every worker",
         )
-        for phase in self._phases:
-            await self._issue_phase(phase)
+        for stream, phase in enumerate(self._phases):
+            await self._issue_phase(phase, stream)
             await self._drain_phase(phase)
             if self._stop_reason is not None:
                 break
@@ -117,45 +158,86 @@ class TimingManager(Service):
         # The run ends through the control loop (Shutdown, or the controller-silence limit).
         await asyncio.Event().wait()
 
-    async def _issue_phase(self, phase: PhasePlan) -> None:
-        started_ns = time.perf_counter_ns()
+    async def _issue_phase(self, phase: PhasePlan, stream: int) -> None:
+        start_perf_ns = time.perf_counter_ns()
+        start_wall_ns = time.time_ns()
+        schedule = phase.arrival_schedule(self._seed, stream)
+        # Each phase walks the conversations afresh; a one-pass profiling phase ends with the dataset.
+        self._cursor = ConversationCursor(
+            self._turn_delays_ns, cycle=not (self._dataset_pass and phase.name == "profiling")
+        )
         issued = 0
-        idle_limit_s = self._request_timeout_s + DRAIN_MARGIN_S
-        deadline_ns = phase.issue_deadline_ns(started_ns)
         while self._stop_reason is None:
-            self._wake.clear()
-            now_ns = time.perf_counter_ns()
-            if phase.finished_issuing(issued=issued, started_ns=started_ns, now_ns=now_ns):
+            if (phase.fixed_schedule and issued >= len(self._trace)) or self._cursor.exhausted:
                 return
-            worker_id = None
-            outstanding = self._ledger.outstanding_in(phase.name)
-            if phase.may_issue(issued=issued, outstanding=outstanding, started_ns=started_ns, now_ns=now_ns):
-                worker_id = self._ledger.pick_worker()
-            if worker_id is None:
-                if not self._ledger.workers:
-                    raise DeadlineExceeded("every worker is lost; nothing can send requests")
-                wait_s = idle_limit_s if deadline_ns is None else max(0.0, (deadline_ns - now_ns) / 1e9)
-                await self._wait_wake(min(wait_s, idle_limit_s), phase, idle_limit_s)
+            due_ns = None
+            if schedule is not None:
+                due_ns = schedule.offset_ns(issued)
+            elif phase.fixed_schedule:
+                due_ns = self._trace[issued][0]
+            elapsed_ns = time.perf_counter_ns() - start_perf_ns
+            if phase.finished_issuing(issued=issued, elapsed_ns=elapsed_ns, next_due_ns=due_ns):
+                return
+            if due_ns is not None and not await self._sleep_until(start_perf_ns + due_ns - LEAD_NS):
+                continue  # woken by a stop: re-check
+            fixed = self._trace[issued][1:] if phase.fixed_schedule else None
+            choice = await self._wait_for_room(phase, start_perf_ns, fixed, closed_loop=due_ns is None)
+            if choice is None:
                 continue
-            await self._issue(phase, worker_id)
+            turn, worker_id = choice
+            scheduled_wall_ns = None if due_ns is None else start_wall_ns + due_ns
+            await self._issue(phase, turn, worker_id, scheduled_wall_ns)
             issued += 1
 
-    async def _issue(self, phase: PhasePlan, worker_id: str) -> None:
-        credit = self._ledger.issue(phase.name, worker_id, self._next_entry % self._num_entries)
-        self._next_entry += 1
-        drop = CreditDrop(credit_id=credit.credit_id, phase=credit.phase, entry_index=credit.entry_index)
-        if not await send_to(self._credits, worker_id.encode(), drop):
-            await self._lose(self._ledger.remove_worker(worker_id), f"worker {worker_id} unreachable")
-
-    async def _wait_wake(self, timeout_s: float, phase: PhasePlan, idle_limit_s: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            if timeout_s >= idle_limit_s:
+    async def _wait_for_room(
+        self, phase: PhasePlan, start_perf_ns: int, fixed: tuple[int, int] | None, *, closed_loop: bool
+    ) -> tuple[NextTurn, str] | None:
+        """Wait until the cap allows one more credit, a turn is ready and a worker has room for it.
+        None when the phase ended meanwhile (stop, or a closed-loop duration ran out)."""
+        idle_limit_s = self._request_timeout_s + DRAIN_MARGIN_S
+        while self._stop_reason is None and not self._cursor.exhausted:
+            self._wake.clear()
+            now_ns = time.perf_counter_ns()
+            elapsed_ns = now_ns - start_perf_ns
+            if closed_loop and phase.finished_issuing(issued=0, elapsed_ns=elapsed_ns, next_due_ns=None):
+                return None
+            if not self._ledger.workers:
+                raise DeadlineExceeded("every worker is lost; nothing can send requests")
+            cap = phase.cap(elapsed_ns)
+            turn = None
+            if cap is None or self._ledger.outstanding_in(phase.name) < cap:
+                turn = self._cursor.take(*fixed) if fixed is not None else self._cursor.next_ready(now_ns)
+            if turn is not None:
+                worker_id = turn.worker_id or self._ledger.pick_worker()
+                if worker_id is not None and self._ledger.has_room(worker_id):
+                    return turn, worker_id
+            wait_s = idle_limit_s
+            next_ready_ns = self._cursor.next_ready_ns()
+            if next_ready_ns is not None:
+                wait_s = min(wait_s, max(0.0, (next_ready_ns - now_ns) / 1e9))
+            if closed_loop and phase.duration_ns is not None:
+                wait_s = min(wait_s, max(0.0, (phase.duration_ns - elapsed_ns) / 1e9))
+            if not await self._woken_within(wait_s) and wait_s >= idle_limit_s:
                 raise DeadlineExceeded(
                     f"no credit returned for {idle_limit_s:g} s in the {phase.name} phase "
                     f"({self._ledger.outstanding_in(phase.name)} outstanding)"
-                ) from None
+                )
+        return None
+
+    async def _issue(self, phase: PhasePlan, turn: NextTurn, worker_id: str, scheduled_wall_ns: int | None) -> None:
+        credit = self._ledger.issue(phase.name, worker_id, turn.conversation_index, turn.turn_index)
+        self._cursor.started(turn, worker_id)
+        cancel = self._cancel_rate > 0 and float(self._cancel_rng.random()) < self._cancel_rate
+        drop = CreditDrop(
+            credit_id=credit.credit_id,
+            phase=credit.phase,
+            conversation_index=credit.conversation_index,
+            turn_index=credit.turn_index,
+            scheduled_wall_ns=scheduled_wall_ns,
+            cancel_after_ns=self._cancel_after_ns if cancel else None,
+        )
+        if not await send_to(self._credits, worker_id.encode(), drop):
+            await self._lose(self._ledger.remove_worker(worker_id), f"worker {worker_id} unreachable")
 
     async def _drain_phase(self, phase: PhasePlan) -> None:
         """Wait for the phase's outstanding credits; past the deadline cancel them, then call them lost."""
@@ -181,12 +263,29 @@ class TimingManager(Service):
 
     async def _settled_within(self, phase: PhasePlan, timeout_s: float) -> bool:
         try:
-            await self._wait_until(lambda: self._ledger.outstanding_in(phase.name) == 0, timeout_s, "")
+            await self._wait_for(lambda: self._ledger.outstanding_in(phase.name) == 0, timeout_s, "")
         except DeadlineExceeded:
             return False
         return True
 
-    async def _wait_until(self, condition: Any, timeout_s: float, what: str) -> None:
+    async def _sleep_until(self, deadline_perf_ns: int) -> bool:
+        """Sleep until the deadline; False when a stop woke us first."""
+        while self._stop_reason is None:
+            remaining_s = (deadline_perf_ns - time.perf_counter_ns()) / 1e9
+            if remaining_s <= 0:
+                return True
+            self._wake.clear()
+            await self._woken_within(remaining_s)
+        return False
+
+    async def _woken_within(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def _wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
@@ -204,13 +303,16 @@ class TimingManager(Service):
             return
         log.warning("%d credits lost: %s", len(credits), reason)
         now_wall_ns = time.time_ns()
+        for credit in credits:
+            self._cursor.abandon(credit.conversation_index)
         records = [
             RequestRecord(
                 credit_id=c.credit_id,
                 phase=c.phase,
                 worker_id=c.worker_id,
                 node="",
-                entry_index=c.entry_index,
+                conversation_index=c.conversation_index,
+                turn_index=c.turn_index,
                 started_wall_ns=now_wall_ns,
                 error_type="lost",
                 error_message=reason,

@@ -1,57 +1,66 @@
 """Worker: turns credits into HTTP requests and every request into exactly one record.
 
-On configure it fetches the dataset once, pre-encodes every request body, opens one aiohttp session
-(keep-alive, one connector) and tells the timing manager how many slots it has. Each `CreditDrop`
-becomes one task: send, read the response while stamping every received chunk with
-`perf_counter_ns`, parse after the response ended (never per chunk), push the record, return the
-credit. Failures become records with an `error_type`; they never escape the task.
+On configure it fetches the dataset once, pre-encodes every first-turn request body, opens one
+aiohttp session (keep-alive, one connector) and tells the timing manager how many slots it has.
+Each `CreditDrop` becomes one task: wait for its due time (rate and trace modes), send, read the
+response while stamping every received chunk with `perf_counter_ns`, parse after the response ended
+(never per chunk), push the record, return the credit. Failures become records with an
+`error_type`; they never escape the task. Multi-turn conversations keep their history here: the
+timing manager sends every turn of a conversation to the worker that ran its first turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
 import aiohttp
 import zmq
 
 from aiperf_hpc.config import RunConfig
+from aiperf_hpc.dataset.tokenizer import Tokenizer, load_tokenizer
 from aiperf_hpc.endpoints.payload import build_payload, encode_payload
 from aiperf_hpc.endpoints.response import ParsedResponse, parse_body, parse_stream
 from aiperf_hpc.endpoints.sse import parse_sse
-from aiperf_hpc.errors import DeadlineExceeded, ServiceError
+from aiperf_hpc.errors import DeadlineExceeded
 from aiperf_hpc.protocol.messages import (
     CancelCredits,
     Configure,
+    Conversation,
     CreditDrop,
     CreditReturn,
-    DatasetEntry,
-    DatasetReply,
-    DatasetRequest,
     ErrorType,
     RecordBatch,
     RequestRecord,
+    TokenSource,
+    Turn,
     WorkerHealth,
     WorkerReady,
 )
 from aiperf_hpc.runtime.bus import send
 from aiperf_hpc.runtime.service import Service
+from aiperf_hpc.services.dataset_client import fetch_conversations
 
 log = logging.getLogger(__name__)
 
-DATASET_TIMEOUT_S = 60.0
 HEALTH_INTERVAL_S = 1.0
 _IDLE_POLL_S = 1.0
 _ERROR_BODY_CHARS = 300
 
 
-def slots_per_worker(concurrency: int, workers: int) -> int:
-    """Room each worker offers: its share of the concurrency, so the total covers the limit."""
-    return max(1, math.ceil(concurrency / workers))
+UNCAPPED_SLOTS = 1000  # per worker, when nothing caps what is in flight (rate and trace modes)
+
+
+def slots_per_worker(max_in_flight: int | None, workers: int) -> int:
+    """Room each worker offers: its share of the in-flight cap, so the total covers it."""
+    if max_in_flight is None:
+        return UNCAPPED_SLOTS
+    return max(1, math.ceil(max_in_flight / workers))
 
 
 class Worker(Service):
@@ -60,17 +69,21 @@ class Worker(Service):
     async def configure(self, message: Configure) -> dict[str, int | str]:
         config = message.config
         self._config = config
-        entries = await self._fetch_dataset(message.addresses.dataset)
-        self._entries = entries
-        self._bodies = [self._body(config, entry) for entry in entries]
+        self._conversations = await fetch_conversations(self.bus, message.addresses.dataset, self.service_id)
+        self._first_bodies = [self._body(c.turns[0], ()) for c in self._conversations]
+        self._histories: dict[int, list[tuple[str, str]]] = {}
+        self._tokenizer: Tokenizer | None = None
+        if config.inputs.tokenizer is not None:
+            loop = asyncio.get_running_loop()
+            self._tokenizer = await loop.run_in_executor(None, load_tokenizer, config.inputs.tokenizer)
         self._url = config.endpoint.request_url
         self._headers = self._request_headers(config)
-        self._streaming = config.endpoint.streaming
+        self._streaming = config.endpoint.streaming and config.endpoint.endpoint_type != "embeddings"
         self._endpoint_type = config.endpoint.endpoint_type
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._completed = 0
         self._loop_lag_ms = 0.0
-        slots = slots_per_worker(config.load.concurrency, config.worker_count)
+        slots = slots_per_worker(config.load.max_in_flight, config.worker_count)
         timeout_s = config.endpoint.request_timeout_s
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=slots, limit_per_host=slots, keepalive_timeout=60),
@@ -84,25 +97,18 @@ class Worker(Service):
         self._health = self.bus.socket(zmq.DEALER, connect=message.addresses.health, identity=self.service_id)
         self._credits = self.bus.socket(zmq.DEALER, connect=message.addresses.credits, identity=self.service_id)
         await send(self._credits, WorkerReady(worker_id=self.service_id, slots=slots))
-        return {"entries": len(entries), "slots": slots}
+        return {"conversations": len(self._conversations), "slots": slots}
 
-    async def _fetch_dataset(self, address: str) -> list[DatasetEntry]:
-        sock = self.bus.socket(zmq.DEALER, connect=address, identity=self.service_id)
-        await send(sock, DatasetRequest(worker_id=self.service_id))
-        reply = await self.bus.recv(sock, timeout_s=DATASET_TIMEOUT_S, what="the dataset")
-        if not isinstance(reply, DatasetReply) or not reply.entries:
-            raise ServiceError("the dataset manager sent no entries")
-        return reply.entries
-
-    @staticmethod
-    def _body(config: RunConfig, entry: DatasetEntry) -> bytes:
+    def _body(self, turn: Turn, history: Sequence[tuple[str, str]]) -> bytes:
+        endpoint = self._config.endpoint
         payload = build_payload(
-            config.endpoint.endpoint_type,
-            config.endpoint.model,
-            entry.prompt,
-            entry.max_tokens,
-            config.endpoint.streaming,
-            config.endpoint.extra_inputs,
+            endpoint.endpoint_type,
+            endpoint.model,
+            turn.prompt,
+            turn.max_tokens,
+            endpoint.streaming,
+            endpoint.extra_inputs,
+            history,
         )
         return encode_payload(payload)
 
@@ -159,25 +165,50 @@ class Worker(Service):
     async def _handle(self, credit: CreditDrop) -> None:
         """One credit, start to end. Always pushes one record and returns the credit."""
         try:
-            record = await self._send_request(credit)
+            record = await self._run_credit(credit)
         finally:
             self._tasks.pop(credit.credit_id, None)
         self._completed += 1
         await send(self._records, RecordBatch(records=[record]))
         await send(self._credits, CreditReturn(credit_id=credit.credit_id))
 
-    async def _send_request(self, credit: CreditDrop) -> RequestRecord:
-        entry = self._entries[credit.entry_index % len(self._entries)]
-        body = self._bodies[credit.entry_index % len(self._bodies)]
+    async def _run_credit(self, credit: CreditDrop) -> RequestRecord:
+        conversation = self._conversations[credit.conversation_index]
+        turn = conversation.turns[credit.turn_index]
+        if credit.turn_index == 0:
+            self._histories.pop(credit.conversation_index, None)
+            body = self._first_bodies[credit.conversation_index]
+        else:
+            body = self._body(turn, self._histories.get(credit.conversation_index, ()))
+        if credit.scheduled_wall_ns is not None:
+            await _sleep_until_wall(credit.scheduled_wall_ns)
+        record, answer = await self._send_request(credit, turn, body)
+        self._remember(conversation, credit.turn_index, turn, answer)
+        return record
+
+    def _remember(self, conversation: Conversation, turn_index: int, turn: Turn, answer: str | None) -> None:
+        """Keep the exchange as history for the conversation's next turn (dropped after its last)."""
+        if turn_index + 1 >= len(conversation.turns) or answer is None:
+            self._histories.pop(conversation.index, None)
+            return
+        self._histories.setdefault(conversation.index, []).append((turn.prompt, answer))
+
+    async def _send_request(self, credit: CreditDrop, turn: Turn, body: bytes) -> tuple[RequestRecord, str | None]:
         started_wall_ns = time.time_ns()
         sent_perf_ns = time.perf_counter_ns()
         status: int | None = None
+
+        def failed(error_type: ErrorType, message: str) -> tuple[RequestRecord, None]:
+            return self._failed(credit, started_wall_ns, sent_perf_ns, error_type, message, status), None
+
         try:
-            async with self._session.post(self._url, data=body, headers=self._headers) as response:
+            async with (
+                _cancel_after(credit.cancel_after_ns),
+                self._session.post(self._url, data=body, headers=self._headers) as response,
+            ):
                 status = response.status
                 if status >= 300:
-                    error_body = (await response.read()).decode("utf-8", "replace")
-                    return self._failed(credit, started_wall_ns, sent_perf_ns, "http_error", error_body, status)
+                    return failed("http_error", (await response.read()).decode("utf-8", "replace"))
                 if self._streaming:
                     chunks = [(time.perf_counter_ns(), data) async for data in response.content.iter_any()]
                     end_perf_ns = time.perf_counter_ns()
@@ -187,32 +218,44 @@ class Worker(Service):
                     end_perf_ns = time.perf_counter_ns()
                     parsed = parse_body(self._endpoint_type, raw, end_perf_ns)
         except asyncio.CancelledError:
-            # Only this task is cancelled (CancelCredits or shutdown); the request becomes a record.
-            return self._failed(credit, started_wall_ns, sent_perf_ns, "cancelled", "cancelled by the client")
+            # Only this task is cancelled (CancelCredits, the cancellation delay, shutdown); the request
+            # becomes a record.
+            return failed("cancelled", "cancelled by the client")
         except asyncio.TimeoutError:
-            message = f"no complete response within {self._config.endpoint.request_timeout_s:g} s"
-            return self._failed(credit, started_wall_ns, sent_perf_ns, "timeout", message, status)
+            return failed("timeout", f"no complete response within {self._config.endpoint.request_timeout_s:g} s")
         except aiohttp.ClientError as exc:
-            return self._failed(credit, started_wall_ns, sent_perf_ns, "connection_error", str(exc), status)
-        return self._succeeded(credit, entry, started_wall_ns, sent_perf_ns, end_perf_ns, status, parsed)
+            return failed("connection_error", str(exc))
+        record = self._succeeded(credit, turn, started_wall_ns, sent_perf_ns, end_perf_ns, status, parsed)
+        return record, parsed.text if parsed.error is None else None
+
+    def _output_tokens(self, parsed: ParsedResponse) -> tuple[int | None, TokenSource | None]:
+        if parsed.completion_tokens is not None:
+            return parsed.completion_tokens, "usage"
+        if self._endpoint_type == "embeddings":
+            return None, None
+        if self._tokenizer is not None:
+            return self._tokenizer.count(parsed.text), "tokenizer"
+        return parsed.content_chunks, "chunks"
 
     def _succeeded(
         self,
         credit: CreditDrop,
-        entry: DatasetEntry,
+        turn: Turn,
         started_wall_ns: int,
         sent_perf_ns: int,
         end_perf_ns: int,
         status: int,
         parsed: ParsedResponse,
     ) -> RequestRecord:
-        usage_tokens = parsed.completion_tokens
+        output_tokens, source = self._output_tokens(parsed)
+        input_tokens = parsed.prompt_tokens if parsed.prompt_tokens is not None else turn.input_tokens_target
         return RequestRecord(
             credit_id=credit.credit_id,
             phase=credit.phase,
             worker_id=self.service_id,
             node=self.hostname,
-            entry_index=credit.entry_index,
+            conversation_index=credit.conversation_index,
+            turn_index=credit.turn_index,
             scheduled_wall_ns=credit.scheduled_wall_ns,
             started_wall_ns=started_wall_ns,
             latency_ns=end_perf_ns - sent_perf_ns,
@@ -221,9 +264,9 @@ class Worker(Service):
             status_code=status,
             error_type=parsed.error_kind,
             error_message=parsed.error,
-            input_tokens=parsed.prompt_tokens if parsed.prompt_tokens is not None else entry.input_tokens_target,
-            output_tokens=usage_tokens if usage_tokens is not None else parsed.content_chunks,
-            output_tokens_from_usage=usage_tokens is not None,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            output_tokens_source=source,
         )
 
     def _failed(
@@ -240,7 +283,8 @@ class Worker(Service):
             phase=credit.phase,
             worker_id=self.service_id,
             node=self.hostname,
-            entry_index=credit.entry_index,
+            conversation_index=credit.conversation_index,
+            turn_index=credit.turn_index,
             scheduled_wall_ns=credit.scheduled_wall_ns,
             started_wall_ns=started_wall_ns,
             latency_ns=time.perf_counter_ns() - sent_perf_ns,
@@ -248,3 +292,28 @@ class Worker(Service):
             error_type=error_type,
             error_message=(message or error_type)[:_ERROR_BODY_CHARS],
         )
+
+
+async def _sleep_until_wall(target_wall_ns: int) -> None:
+    """Sleep until a wall-clock deadline. The event loop's timers may wake up to ~1 ms early, so
+    the last stretch yields until the deadline has really passed (never sends early)."""
+    remaining_s = (target_wall_ns - time.time_ns()) / 1e9
+    if remaining_s > 0.002:
+        await asyncio.sleep(remaining_s - 0.001)
+    while time.time_ns() < target_wall_ns:  # noqa: ASYNC110 - a sub-millisecond wait, finer than timers
+        await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def _cancel_after(delay_ns: int | None) -> AsyncIterator[None]:
+    """Cancel the current task `delay_ns` after entering (request cancellation studies); no-op for None."""
+    if delay_ns is None:
+        yield
+        return
+    task = asyncio.current_task()
+    assert task is not None
+    handle = asyncio.get_running_loop().call_later(delay_ns / 1e9, task.cancel)
+    try:
+        yield
+    finally:
+        handle.cancel()

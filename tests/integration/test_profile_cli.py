@@ -115,10 +115,10 @@ def test_nothing_listening_fails_fast_with_one_clear_line(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--concurrency", "0"], "invalid --concurrency"),
+        (["--concurrency", "0"], "--concurrency values must be positive"),
         (["--request-count", "5", "--benchmark-duration", "3"], "cannot be used together"),
         (["-u", "ftp://example"], "invalid --url"),
-        (["--endpoint-type", "embeddings"], "endpoint-type"),
+        (["--endpoint-type", "rerank"], "endpoint-type"),
         (["--header", "no-colon"], "--header expects"),
         (["--no-such-option"], "no-such-option"),
     ],

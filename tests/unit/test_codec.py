@@ -18,7 +18,7 @@ from aiperf_hpc.protocol.messages import (
 @pytest.mark.parametrize(
     "message",
     [
-        CreditDrop(credit_id=3, phase="warmup", entry_index=9, scheduled_wall_ns=123),
+        CreditDrop(credit_id=3, phase="warmup", conversation_index=9, turn_index=2, scheduled_wall_ns=123),
         Register(service_type="worker", service_id="worker-0", pid=1, hostname="h", protocol_version=1),
         RecordBatch(
             records=[
@@ -27,7 +27,7 @@ from aiperf_hpc.protocol.messages import (
                     phase="profiling",
                     worker_id="worker-0",
                     node="n1",
-                    entry_index=0,
+                    conversation_index=0,
                     started_wall_ns=10,
                     latency_ns=20,
                     response_times_ns=[5, 7],
@@ -53,7 +53,7 @@ def test_round_trip(message: object) -> None:
     [
         (b"not json", "frame"),
         (b'{"kind": "no_such_kind"}', "frame"),
-        (b'{"kind": "credit_drop", "credit_id": "x", "phase": "warmup", "entry_index": 0}', "credit_id"),
+        (b'{"kind": "credit_drop", "credit_id": "x", "phase": "warmup", "conversation_index": 0}', "credit_id"),
         (b'{"kind": "credit_return", "credit_id": 1, "extra": 2}', "extra"),
     ],
 )

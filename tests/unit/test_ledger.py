@@ -22,7 +22,7 @@ def test_a_credit_settles_once_and_duplicates_are_refused() -> None:
     ledger = CreditLedger()
     ledger.add_worker("a", 4)
     credit = ledger.issue("warmup", "a", 7)
-    assert credit.credit_id == 0 and credit.entry_index == 7
+    assert credit.credit_id == 0 and credit.conversation_index == 7
     assert ledger.settle(credit.credit_id) == credit
     assert ledger.settle(credit.credit_id) is None
     assert ledger.settle(12345) is None
