@@ -1,7 +1,7 @@
-"""The results summary printed at the end of a run: a metrics table, the run-level figures, and
-the errors by type when any request failed. Figures that only some runs have (send lag and
-latencies from the intended send time for scheduled runs, goodput, the token source) appear only
-when the run has them.
+"""The results summary printed at the end of a run: a metrics table, the run-level figures, a table
+by node when the run spanned more than one node, and the errors by type when any request failed.
+Figures that only some runs have (send lag and latencies from the intended send time for scheduled
+runs, goodput, the token source, the clock offset bound) appear only when the run has them.
 
 It has to read well in a Slurm log as much as in a terminal: nothing is conveyed by colour alone,
 and when the console is not a terminal (its width then defaults to 80 columns) the tables are
@@ -11,13 +11,15 @@ rendered at least `LOG_WIDTH_COLUMNS` wide instead of being squeezed or truncate
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from aiperf_hpc.core.metrics import MetricStats, RunMetrics
+from aiperf_hpc.core.node_metrics import NodeMetrics
 
 LOG_WIDTH_COLUMNS = 160
 
@@ -39,9 +41,35 @@ METRIC_TITLES: dict[str, str] = {
 TABLE_STATS: tuple[str, ...] = ("avg", "min", "max", "p99", "p90", "p50", "std")
 
 
+@dataclass(frozen=True)
+class _NodeColumn:
+    header: str  # two short lines, so the table fits a log's width
+    value: Callable[[NodeMetrics], float | int | None]
+    optional: bool = False  # left out when no node has a value
+
+
+_NODE_COLUMNS: tuple[_NodeColumn, ...] = (
+    _NodeColumn("Workers", lambda n: n.workers),
+    _NodeColumn("Requests", lambda n: n.request_count),
+    _NodeColumn("Successes", lambda n: n.success_count),
+    _NodeColumn("Errors", lambda n: n.error_count),
+    _NodeColumn("Cancelled", lambda n: n.cancelled_count),
+    _NodeColumn("Lost", lambda n: n.lost_count),
+    _NodeColumn("Throughput\nreq/s", lambda n: n.request_throughput),
+    _NodeColumn("Output\ntokens/s", lambda n: n.output_token_throughput),
+    _NodeColumn("Send lag\np50 (ms)", lambda n: n.send_lag_p50_ms, optional=True),
+    _NodeColumn("Send lag\np99 (ms)", lambda n: n.send_lag_p99_ms, optional=True),
+    _NodeColumn("Latency\np50 (ms)", lambda n: n.request_latency_p50_ms),
+    _NodeColumn("Latency\np99 (ms)", lambda n: n.request_latency_p99_ms),
+    _NodeColumn("Clock offset\nbound (ms)", lambda n: n.clock_offset_bound_ms, optional=True),
+)
+
+
 def render_results(metrics: RunMetrics, *, title: str, console: Console) -> None:
     """Print the summary of `metrics` to `console`. Call once, after the run's metrics are computed."""
     tables = [_metrics_table(metrics, title), _run_table(metrics)]
+    if metrics.nodes > 1:
+        tables.append(_nodes_table(metrics))
     if metrics.errors_by_type:
         tables.append(_errors_table(metrics))
     print_tables(tables, console)
@@ -108,11 +136,27 @@ def _run_table(metrics: RunMetrics) -> Table:
         ("Lost", format_count(metrics.lost_count)),
         ("Benchmark Duration (s)", format_number(metrics.benchmark_duration_s)),
     ]
+    if metrics.nodes > 1:
+        rows.append(("Nodes", format_count(metrics.nodes)))
+    if metrics.clock_offset_bound_ms is not None:
+        rows.append(("Clock Offset Bound (ms)", format_number(metrics.clock_offset_bound_ms)))
     if metrics.output_tokens_source:
         sources = ", ".join(f"{source} {count:,}" for source, count in metrics.output_tokens_source.items())
         rows.append(("Output Tokens From", sources))
     for label, value in rows:
         table.add_row(label, value)
+    return table
+
+
+def _nodes_table(metrics: RunMetrics) -> Table:
+    nodes = metrics.by_node.values()
+    columns = [c for c in _NODE_COLUMNS if not c.optional or any(c.value(node) is not None for node in nodes)]
+    table = Table(title="By node", box=box.SIMPLE_HEAD)
+    table.add_column("Node", justify="left", no_wrap=True)
+    for column in columns:
+        table.add_column(column.header, justify="right", no_wrap=True)
+    for name, node in metrics.by_node.items():
+        table.add_row(name, *(format_cell(column.value(node)) for column in columns))
     return table
 
 
@@ -134,3 +178,8 @@ def format_number(value: float | None) -> str:
 def format_count(value: int) -> str:
     """A count with thousands separators."""
     return f"{value:,}"
+
+
+def format_cell(value: float | int | None) -> str:
+    """A count as `format_count`, anything else as `format_number`."""
+    return format_count(value) if isinstance(value, int) else format_number(value)

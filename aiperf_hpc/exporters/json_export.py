@@ -8,7 +8,9 @@ Layout::
               "output_tokens_source": {"usage": 98, "tokenizer": 2},
               "goodput_slos": {"time_to_first_token": 200.0} or null},
       "metrics": {"time_to_first_token": {"unit": "ms", "avg": ..., ..., "p99": ..., "count": ...}},
-      "errors_by_type": {"http_error:500": {"count": 2, "sample_message": "..."}}
+      "errors_by_type": {"http_error:500": {"count": 2, "sample_message": "..."}},
+      "by_node": {"node001": {"workers": 4, "request_count": ..., ...,   # NodeMetrics, null where
+                              "clock_offset_bound_ms": ...}}             # not computable
     }
 """
 
@@ -36,6 +38,7 @@ def profile_export_document(metrics: RunMetrics, metadata: Mapping[str, Any]) ->
         },
         "metrics": {name: stats.model_dump() for name, stats in metrics.metrics.items()},
         "errors_by_type": {key: summary.model_dump() for key, summary in metrics.errors_by_type.items()},
+        "by_node": {node: figures.model_dump() for node, figures in metrics.by_node.items()},
     }
 
 

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from aiperf_hpc.core.metrics import RunMetrics
 from aiperf_hpc.exporters._atomic import write_bytes_atomically
-from aiperf_hpc.exporters.console import format_count, format_number, print_tables
+from aiperf_hpc.exporters.console import format_cell, print_tables
 
 SweepRow = tuple[str, RunMetrics]
 
@@ -99,11 +99,5 @@ def render_sweep_summary(rows: Sequence[SweepRow], *, title: str, console: Conso
     for column in columns:
         table.add_column(column.header, justify="right", no_wrap=True)
     for label, metrics in rows:
-        table.add_row(label, *(_cell(column.value(metrics)) for column in columns))
+        table.add_row(label, *(format_cell(column.value(metrics)) for column in columns))
     print_tables([table], console)
-
-
-def _cell(value: float | int | None) -> str:
-    if isinstance(value, int):
-        return format_count(value)
-    return format_number(value)

@@ -13,7 +13,7 @@ from rich.console import Console
 from aiperf_hpc.config import EndpointConfig
 from aiperf_hpc.core.metrics import RunMetrics, compute_metrics
 from aiperf_hpc.exporters.console import render_results
-from aiperf_hpc.exporters.csv_export import METRICS_HEADER, write_profile_export_csv
+from aiperf_hpc.exporters.csv_export import METRICS_HEADER, NODES_HEADER, write_profile_export_csv
 from aiperf_hpc.exporters.json_export import write_profile_export_json
 from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
 from aiperf_hpc.protocol.messages import RequestRecord
@@ -53,7 +53,7 @@ def test_json_export_holds_metadata_run_figures_metrics_and_errors(tmp_path: Pat
     write_profile_export_json(path, metrics, {"status": "completed", "endpoint": endpoint, "dir": tmp_path})
 
     document = orjson.loads(path.read_bytes())
-    assert set(document) == {"metadata", "run", "metrics", "errors_by_type"}
+    assert set(document) == {"metadata", "run", "metrics", "errors_by_type", "by_node"}
     assert document["metadata"]["status"] == "completed"
     assert document["metadata"]["endpoint"]["model"] == "m"
     assert document["metadata"]["dir"] == str(tmp_path)
@@ -261,3 +261,80 @@ def test_console_leaves_out_what_a_closed_loop_run_does_not_have(metrics: RunMet
     for label in ("Send Lag", "From Intended", "Scheduled", "Goodput", "Good Requests"):
         assert label not in text
     assert "Output Tokens From" not in text
+
+
+@pytest.fixture
+def two_node_metrics() -> RunMetrics:
+    """Node a: two successes (latency 40 and 60 ms) on two workers, 0.2 ms clock bound; node b: one
+    HTTP 500 and a lost record (node "") of its worker. Duration 0.5 s."""
+    records = [
+        record(1, node="a", worker_id="w0", latency_ns=40 * MS, output_tokens=3),
+        record(2, node="a", worker_id="w1", latency_ns=60 * MS, output_tokens=5),
+        record(3, node="b", worker_id="w2", latency_ns=500 * MS, status_code=500, error_type="http_error"),
+        record(4, node="", worker_id="w2", error_type="lost"),
+    ]
+    records[0] |= {"clock_offset_bound_ns": 200_000}
+    return compute_metrics(records)
+
+
+def test_json_export_has_the_figures_by_node(tmp_path: Path, two_node_metrics: RunMetrics) -> None:
+    path = tmp_path / "profile_export.json"
+    write_profile_export_json(path, two_node_metrics, {})
+    document = orjson.loads(path.read_bytes())
+    assert list(document["by_node"]) == ["a", "b"]
+    a, b = document["by_node"]["a"], document["by_node"]["b"]
+    assert (a["workers"], a["request_count"], a["success_count"], a["error_count"]) == (2, 2, 2, 0)
+    assert a["request_throughput"] == pytest.approx(4.0)
+    assert a["output_token_throughput"] == pytest.approx(16.0)
+    assert (a["request_latency_p50_ms"], a["clock_offset_bound_ms"]) == (50.0, 0.2)
+    assert (b["workers"], b["request_count"], b["error_count"], b["lost_count"]) == (1, 2, 1, 1)
+    assert (b["send_lag_p50_ms"], b["request_latency_p99_ms"], b["clock_offset_bound_ms"]) == (None, None, None)
+    assert (document["run"]["nodes"], document["run"]["clock_offset_bound_ms"]) == (2, 0.2)
+
+
+def test_csv_export_has_the_node_table(tmp_path: Path, two_node_metrics: RunMetrics) -> None:
+    path = tmp_path / "profile_export.csv"
+    write_profile_export_csv(path, two_node_metrics)
+    rows = list(csv.reader(path.read_text().splitlines()))
+    header = rows.index(list(NODES_HEADER))
+    assert rows[header - 1] == []
+    assert NODES_HEADER[0] == "Node"
+    assert NODES_HEADER[-1] == "Latency p99"
+    node_a = dict(zip(NODES_HEADER, rows[header + 1], strict=True))
+    assert node_a["Node"] == "a"
+    assert (node_a["Workers"], node_a["Requests"], node_a["Successes"], node_a["Lost"]) == ("2", "2", "2", "0")
+    assert float(node_a["Request Throughput"]) == pytest.approx(4.0)
+    assert float(node_a["Latency p50"]) == 50.0
+    assert (node_a["Send Lag p50"], node_a["Send Lag p99"]) == ("", "")
+    node_b = dict(zip(NODES_HEADER, rows[header + 2], strict=True))
+    assert (node_b["Node"], node_b["Errors"], node_b["Lost"], node_b["Latency p99"]) == ("b", "1", "1", "")
+    # The errors table still follows, after a blank line.
+    assert rows[header + 3 : header + 5] == [[], ["Error Type", "Count", "Sample Message"]]
+    by_name = {row[0]: row for row in rows if row}
+    assert by_name["nodes"] == ["nodes", "2"]
+    assert by_name["clock_offset_bound_ms"] == ["clock_offset_bound_ms", "0.2"]
+
+
+def test_console_shows_a_node_table_for_more_than_one_node(two_node_metrics: RunMetrics) -> None:
+    console = Console(record=True, width=160)
+    render_results(two_node_metrics, title="Results", console=console)
+    lines = console.export_text().splitlines()
+    assert any("By node" in line for line in lines)
+    node_a = next(line for line in lines if line.split()[:1] == ["a"]).split()
+    # Node, workers, requests, successes, errors, cancelled, lost, req/s, tokens/s, latency p50/p99, bound.
+    assert node_a == ["a", "2", "2", "2", "0", "0", "0", "4.00", "16.00", "50.00", "59.80", "0.20"]
+    node_b = next(line for line in lines if line.split()[:1] == ["b"]).split()
+    assert node_b == ["b", "1", "2", "0", "1", "0", "1", "0.00", "0.00", "n/a", "n/a", "n/a"]
+    assert "Send lag" not in console.export_text()  # no node has a schedule
+    assert next(line for line in lines if "Nodes" in line).split()[-1] == "2"
+    assert next(line for line in lines if "Clock Offset Bound (ms)" in line).split()[-1] == "0.20"
+
+
+def test_console_has_no_node_table_for_one_node(metrics: RunMetrics) -> None:
+    assert metrics.nodes == 1
+    console = Console(record=True, width=160)
+    render_results(metrics, title="Results", console=console)
+    text = console.export_text()
+    assert "By node" not in text
+    assert "Nodes" not in text
+    assert "Clock Offset Bound" not in text

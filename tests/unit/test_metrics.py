@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
 from aiperf_hpc.core.metrics import (
@@ -16,6 +17,7 @@ from aiperf_hpc.core.metrics import (
     compute_metrics_from_models,
     error_key,
 )
+from aiperf_hpc.core.node_metrics import group_percentiles
 from aiperf_hpc.protocol.messages import RequestRecord
 
 MS = 1_000_000
@@ -371,3 +373,147 @@ def test_output_tokens_source_ignores_failures_and_records_without_a_source() ->
 
 def test_new_figures_survive_a_json_round_trip(scheduled: RunMetrics) -> None:
     assert RunMetrics.model_validate(scheduled.model_dump(mode="json")) == scheduled
+
+
+def three_node_run() -> list[dict[str, Any]]:
+    """Nodes a, b (scheduled) and c (not), plus a lost record of a worker nobody saw.
+
+    a: 1 w-a0 sched -1, start 0,  latency 20, 10 out, bound 0.2 ms -> lag 1
+       2 w-a1 sched 10, start 13, latency 40, 20 out, bound 0.5 ms -> lag 3
+       3 w-a0 sched 20, start 20, http_error after 80 ms            -> lag 0, ends at 100
+       4 w-a1 lost (node ""), sched 30                              -> under a, by its worker
+    b: 5 w-b0 sched 40, start 45, latency 30, 5 out, bound 1.5 ms   -> lag 5
+       6 w-b0 sched 50, start 52, cancelled                         -> lag 2
+    c: 7 w-c0 start 60, latency 40, 8 out                           -> ends at 100
+       8 w-c0 start 70, timeout
+    unknown: 9 w-x9 lost (node ""), sched 90: its worker has no other record
+    10: warmup on node d with a 9 ms bound: counts nowhere. Duration: 0 -> 100 ms.
+    """
+
+    def at(node: str, worker_id: str, start_ms: int, sched_ms: int | None, **fields: Any) -> RequestRecord:
+        return record(
+            node=node,
+            worker_id=worker_id,
+            started_wall_ns=BASE_WALL_NS + start_ms * MS,
+            scheduled_wall_ns=None if sched_ms is None else BASE_WALL_NS + sched_ms * MS,
+            **fields,
+        )
+
+    records = [
+        at("a", "w-a0", 0, -1, credit_id=1, latency_ns=20 * MS, output_tokens=10),
+        at("a", "w-a1", 13, 10, credit_id=2, latency_ns=40 * MS, output_tokens=20),
+        at("a", "w-a0", 20, 20, credit_id=3, latency_ns=80 * MS, status_code=500, error_type="http_error"),
+        at("", "w-a1", 500, 30, credit_id=4, error_type="lost"),
+        at("b", "w-b0", 45, 40, credit_id=5, latency_ns=30 * MS, output_tokens=5),
+        at("b", "w-b0", 52, 50, credit_id=6, error_type="cancelled"),
+        at("c", "w-c0", 60, None, credit_id=7, latency_ns=40 * MS, output_tokens=8),
+        at("c", "w-c0", 70, None, credit_id=8, error_type="timeout"),
+        at("", "w-x9", 600, 90, credit_id=9, error_type="lost"),
+        at("d", "w-d0", 0, None, credit_id=10, phase="warmup", latency_ns=MS, output_tokens=1),
+    ]
+    # Bounds are set as keys after dumping, and c's records lack the key, as records written
+    # before clock offsets were measured do; the other records have it as null.
+    bounds_ns = {1: 200_000, 2: 500_000, 5: 1_500_000, 10: 9_000_000}
+    dumps = []
+    for r in records:
+        dump = r.model_dump(mode="json") | {"clock_offset_bound_ns": bounds_ns.get(r.credit_id)}
+        if r.node == "c":
+            del dump["clock_offset_bound_ns"]
+        dumps.append(dump)
+    return dumps
+
+
+@pytest.fixture
+def by_node() -> RunMetrics:
+    return compute_metrics(three_node_run())
+
+
+def test_by_node_counts_each_nodes_outcomes_and_workers(by_node: RunMetrics) -> None:
+    assert list(by_node.by_node) == ["a", "b", "c", "unknown"]
+    counts = {
+        node: (m.workers, m.request_count, m.success_count, m.error_count, m.cancelled_count, m.lost_count)
+        for node, m in by_node.by_node.items()
+    }
+    assert counts == {
+        "a": (2, 4, 2, 1, 0, 1),  # the lost record is a's, through its worker w-a1
+        "b": (1, 2, 1, 0, 1, 0),
+        "c": (1, 2, 1, 1, 0, 0),
+        "unknown": (1, 1, 0, 0, 0, 1),
+    }
+    # The nodes' counts add up to the run's.
+    assert sum(m.request_count for m in by_node.by_node.values()) == by_node.request_count == 9
+    assert sum(m.error_count for m in by_node.by_node.values()) == by_node.error_count == 2
+    assert sum(m.lost_count for m in by_node.by_node.values()) == by_node.lost_count == 2
+
+
+def test_node_throughputs_divide_by_the_runs_duration_and_add_up(by_node: RunMetrics) -> None:
+    assert by_node.benchmark_duration_s == pytest.approx(0.1)
+    throughputs = {node: m.request_throughput for node, m in by_node.by_node.items()}
+    assert throughputs == pytest.approx({"a": 20.0, "b": 10.0, "c": 10.0, "unknown": 0.0})
+    assert sum(v or 0.0 for v in throughputs.values()) == pytest.approx(by_node.request_throughput)
+    tokens = {node: m.output_token_throughput for node, m in by_node.by_node.items()}
+    assert tokens == pytest.approx({"a": 300.0, "b": 50.0, "c": 80.0, "unknown": 0.0})
+    assert sum(v or 0.0 for v in tokens.values()) == pytest.approx(by_node.output_token_throughput)
+
+
+def test_node_send_lag_and_latency_percentiles(by_node: RunMetrics) -> None:
+    a, b, c, unknown = (by_node.by_node[node] for node in ("a", "b", "c", "unknown"))
+    # a: lags 1, 3, 0 (the lost one has none); latencies 20, 40.
+    assert (a.send_lag_p50_ms, a.request_latency_p50_ms) == (1.0, 30.0)
+    assert (a.send_lag_p99_ms, a.request_latency_p99_ms) == pytest.approx((2.96, 39.8))
+    # b: lags 5, 2 (the cancelled one was sent); latency 30.
+    assert b.send_lag_p50_ms == 3.5
+    assert b.send_lag_p99_ms == pytest.approx(4.97)
+    assert (b.request_latency_p50_ms, b.request_latency_p99_ms) == (30.0, 30.0)
+    # c has no schedule; unknown has neither a sent record nor a success.
+    assert (c.send_lag_p50_ms, c.send_lag_p99_ms) == (None, None)
+    assert (c.request_latency_p50_ms, c.request_latency_p99_ms) == (40.0, 40.0)
+    assert (unknown.send_lag_p50_ms, unknown.request_latency_p99_ms) == (None, None)
+
+
+def test_node_percentiles_agree_with_the_runs_for_one_node() -> None:
+    records = dumped(scheduled_run())
+    run = compute_metrics(records)
+    assert list(run.by_node) == ["n0"]
+    node = run.by_node["n0"]
+    assert node.send_lag_p50_ms == run.metrics["send_lag"].p50
+    assert node.send_lag_p99_ms == run.metrics["send_lag"].p99
+    assert node.request_latency_p99_ms == run.metrics["request_latency"].p99
+    assert (node.request_count, node.success_count, node.workers) == (6, 3, 1)
+    assert (run.nodes, node.request_throughput) == (1, run.request_throughput)
+
+
+def test_clock_offset_bound_is_the_largest_of_the_profiling_records(by_node: RunMetrics) -> None:
+    assert by_node.clock_offset_bound_ms == 1.5  # not the warmup record's 9 ms
+    bounds = {node: m.clock_offset_bound_ms for node, m in by_node.by_node.items()}
+    assert bounds == {"a": 0.5, "b": 1.5, "c": None, "unknown": None}
+
+
+def test_nodes_counts_the_nodes_records_name(by_node: RunMetrics) -> None:
+    # a, b and c: neither the made-up "unknown" nor the warmup-only d.
+    assert by_node.nodes == 3
+
+
+def test_a_run_without_records_or_bounds_has_no_nodes() -> None:
+    run = compute_metrics([])
+    assert (run.by_node, run.nodes, run.clock_offset_bound_ms) == ({}, 0, None)
+    assert compute_metrics(dumped(streaming_run())).clock_offset_bound_ms is None
+
+
+def test_by_node_survives_a_json_round_trip(by_node: RunMetrics) -> None:
+    assert RunMetrics.model_validate(by_node.model_dump(mode="json")) == by_node
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_percentiles_match_numpy_per_group(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_groups = 5
+    group = rng.integers(0, n_groups - 1, size=200)  # the last group stays empty
+    values = rng.normal(size=200).round(2)  # ties included
+    values[rng.random(200) < 0.1] = np.nan
+    percents = (0, 1, 25, 50, 90, 99, 100)
+    got = group_percentiles(group, values, n_groups, percents)
+    for g in range(n_groups - 1):
+        in_group = values[(group == g) & ~np.isnan(values)]
+        assert got[g].tolist() == np.percentile(in_group, percents).tolist()
+    assert np.isnan(got[n_groups - 1]).all()
