@@ -15,6 +15,7 @@ from rich.console import Console
 
 from aiperf_hpc import __version__
 from aiperf_hpc.cli_options import (
+    ClusterOptions,
     ConversationOptions,
     EndpointOptions,
     InputOptions,
@@ -43,11 +44,12 @@ def profile(
     inputs: InputOptions = InputOptions(),
     conversations: ConversationOptions = ConversationOptions(),
     output: OutputOptions = OutputOptions(),
+    cluster: ClusterOptions = ClusterOptions(),
 ) -> int:
     """Measure a server: TTFT, ITL, latency, throughput and goodput under a given load."""
     from aiperf_hpc.run import run_profiles
 
-    return int(run_profiles(build_run_configs(endpoint, load, schedule, inputs, conversations, output)))
+    return int(run_profiles(build_run_configs(endpoint, load, schedule, inputs, conversations, output, cluster)))
 
 
 @app.command(name="mock-server")

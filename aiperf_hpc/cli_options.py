@@ -17,12 +17,15 @@ from cyclopts import Group, Parameter
 from pydantic import ValidationError
 
 from aiperf_hpc.config import (
+    ClusterConfig,
     CustomDatasetType,
     EndpointConfig,
     EndpointType,
     InputConfig,
+    LauncherKind,
     LoadConfig,
     MetricsConfig,
+    OnWorkerLoss,
     PublicDataset,
     RequestRateMode,
     RunConfig,
@@ -36,6 +39,7 @@ SCHEDULE = Group("Trace replay and cancellation", sort_key=2)
 INPUTS = Group("Inputs", sort_key=3)
 CONVERSATIONS = Group("Conversations", sort_key=4)
 OUTPUT = Group("Results and engine", sort_key=5)
+CLUSTER = Group("Slurm", sort_key=6)
 
 _NO_EMPTY = {"negative_iterable": ()}
 
@@ -136,6 +140,23 @@ class OutputOptions:
     ] = None
 
 
+@Parameter(name="*", group=CLUSTER)
+@dataclass(frozen=True)
+class ClusterOptions:
+    launcher: Annotated[LauncherKind, Parameter(help="auto: slurm inside a multi-task allocation, else local.")] = (
+        "auto"
+    )
+    nodes: Annotated[int | None, Parameter(help="Nodes of the allocation to put workers on (default: all).")] = None
+    workers_per_node: Annotated[
+        int | None, Parameter(help="Workers per node (default: the allocation's tasks per node).")
+    ] = None
+    zmq_host: Annotated[
+        str | None, Parameter(help="Address the nodes reach this host at (default: its name, resolved).")
+    ] = None
+    srun_overlap: Annotated[bool, Parameter(help="srun --overlap: share the allocation with running steps.")] = False
+    on_worker_loss: Annotated[OnWorkerLoss, Parameter(help="Go on with the other workers, or stop.")] = "continue"
+
+
 # pydantic field -> the option a user typed, so validation errors name the option.
 _OPTION_NAMES = {
     "request_timeout_s": "--request-timeout-seconds",
@@ -162,6 +183,7 @@ def build_run_configs(
     inputs: InputOptions,
     conversations: ConversationOptions,
     output: OutputOptions,
+    cluster: ClusterOptions,
 ) -> list[tuple[str, RunConfig]]:
     """One `(label, RunConfig)` per run: a single run, or one per value of a swept option."""
     concurrencies = _parse_list(load.concurrency, "--concurrency", int)
@@ -181,7 +203,9 @@ def build_run_configs(
     return [
         (
             label,
-            _run_config(endpoint, load, schedule, inputs, conversations, output, c, r, goodput, base_dir / label),
+            _run_config(
+                endpoint, load, schedule, inputs, conversations, output, cluster, c, r, goodput, base_dir / label
+            ),
         )
         for label, c, r in points
     ]
@@ -194,6 +218,7 @@ def _run_config(
     inputs: InputOptions,
     conversations: ConversationOptions,
     output: OutputOptions,
+    cluster: ClusterOptions,
     concurrency: int | None,
     rate: float | None,
     goodput: dict[str, float],
@@ -250,6 +275,14 @@ def _run_config(
                 request_cancellation_delay_s=schedule.request_cancellation_delay,
             ),
             metrics=MetricsConfig(goodput=goodput),
+            cluster=ClusterConfig(
+                launcher=cluster.launcher,
+                nodes=cluster.nodes,
+                workers_per_node=cluster.workers_per_node,
+                zmq_host=cluster.zmq_host,
+                srun_overlap=cluster.srun_overlap,
+                on_worker_loss=cluster.on_worker_loss,
+            ),
             workers=output.workers or 0,
             artifact_dir=artifact_dir,
         )

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 EndpointType = Literal["chat", "completions", "embeddings"]
 RequestRateMode = Literal["constant", "poisson", "gamma"]
+LauncherKind = Literal["auto", "local", "slurm"]
+OnWorkerLoss = Literal["continue", "abort"]
 CustomDatasetType = Literal["single_turn", "multi_turn", "mooncake_trace"]
 PublicDataset = Literal["sharegpt"]
 
@@ -175,6 +177,17 @@ class MetricsConfig(_Frozen):
     goodput: dict[str, float] = Field(default_factory=dict)
 
 
+class ClusterConfig(_Frozen):
+    """Where the workers run. `launcher` auto picks slurm inside a multi-task allocation, else local."""
+
+    launcher: LauncherKind = "auto"
+    nodes: int | None = Field(default=None, ge=1)
+    workers_per_node: int | None = Field(default=None, ge=1)
+    zmq_host: str | None = None
+    srun_overlap: bool = False
+    on_worker_loss: OnWorkerLoss = "continue"
+
+
 class RunConfig(_Frozen):
     """Everything one `profile` run needs; shipped to every service at configure time."""
 
@@ -182,6 +195,7 @@ class RunConfig(_Frozen):
     inputs: InputConfig = Field(default_factory=InputConfig)
     load: LoadConfig = Field(default_factory=LoadConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     workers: int = Field(default=0, ge=0, description="0 means: chosen from concurrency and CPU count")
     artifact_dir: Path = Path("artifacts")
     service_start_timeout_s: float = Field(default=60.0, gt=0)

@@ -8,10 +8,12 @@ several runs in a row, each in its own artifact subdirectory, then a summary tab
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import uvloop
@@ -20,12 +22,15 @@ from rich.console import Console
 from aiperf_hpc.config import RunConfig
 from aiperf_hpc.core.metrics import RunMetrics
 from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
+from aiperf_hpc.core.placement import Placement, decide_placement
+from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
 from aiperf_hpc.exporters.console import render_results
 from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
 from aiperf_hpc.launch.local import LocalLauncher
-from aiperf_hpc.protocol.addresses import ipc_addresses
+from aiperf_hpc.protocol.addresses import ipc_addresses, tcp_bind_specs
 from aiperf_hpc.runtime.bus import Bus
+from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
 from aiperf_hpc.runtime.preflight import check_reachable
 from aiperf_hpc.services.controller import Controller
 
@@ -57,6 +62,8 @@ def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
 def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMetrics | None]:
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    config, placement = place(config, os.environ)
+    err.print(f"aiperf-hpc: launcher {placement.launcher} ({placement.reason})", markup=False)
     run_dir = config.artifact_dir.resolve()
     _prepare_run_dir(run_dir)
     err.print(f"aiperf-hpc: {_describe(config)} -> {run_dir}", markup=False)
@@ -74,6 +81,36 @@ def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMet
             markup=False,
         )
     return code, metrics
+
+
+def place(config: RunConfig, env: Mapping[str, str]) -> tuple[RunConfig, Placement]:
+    """Decide the launcher and make the config concrete: `slurm` workers are nodes x per-node tasks,
+    reached over TCP on `--zmq-host` (default: this host's address as the nodes resolve it)."""
+    placement = decide_placement(config.cluster, env)
+    if placement.launcher == "local":
+        return config.model_copy(update={"cluster": config.cluster.model_copy(update={"launcher": "local"})}), placement
+    cluster = config.cluster.model_copy(
+        update={
+            "launcher": "slurm",
+            "nodes": len(placement.nodes),
+            "workers_per_node": placement.workers_per_node,
+            "zmq_host": config.cluster.zmq_host or _reachable_host(),
+        }
+    )
+    return config.model_copy(update={"cluster": cluster, "workers": placement.slurm_workers}), placement
+
+
+def _reachable_host() -> str:
+    """This host's address as other nodes see it (its name resolved); refuses loopback, which no
+    other node can reach, and asks for --zmq-host instead."""
+    name = socket.gethostname()
+    try:
+        address = socket.gethostbyname(name)
+    except OSError:
+        raise UsageError(f"cannot resolve this host's name {name!r}; pass --zmq-host ADDRESS") from None
+    if address.startswith("127."):
+        raise UsageError(f"{name} resolves to {address}, which other nodes cannot reach; pass --zmq-host ADDRESS")
+    return address
 
 
 def _describe(config: RunConfig) -> str:
@@ -94,12 +131,20 @@ async def _run(
 ) -> tuple[RunOutcome, RunMetrics | None]:
     await check_reachable(config.endpoint.url)
     socket_dir = Path(tempfile.mkdtemp(prefix="aiperf-hpc-"))
-    bus = Bus()
+    keys = None
+    if config.cluster.launcher == "slurm":
+        # Workers on other nodes read the key file from the (shared) artifact directory.
+        keys = CurveKeys.generate()
+        os.environ[KEY_FILE_ENV] = str(write_key_file(run_dir / ".keys", keys))
+        addresses = tcp_bind_specs(config.cluster.zmq_host or "127.0.0.1")
+    else:
+        addresses = ipc_addresses(socket_dir)
+    bus = Bus(keys)
     try:
         controller = Controller(
             config=config,
             run_dir=run_dir,
-            addresses=ipc_addresses(socket_dir),
+            addresses=addresses,
             bus=bus,
             launcher=LocalLauncher(run_dir / "logs"),
             progress=progress,
@@ -111,6 +156,8 @@ async def _run(
     finally:
         bus.close()
         shutil.rmtree(socket_dir, ignore_errors=True)
+        shutil.rmtree(run_dir / ".keys", ignore_errors=True)
+        os.environ.pop(KEY_FILE_ENV, None)
 
 
 def _prepare_run_dir(run_dir: Path) -> None:

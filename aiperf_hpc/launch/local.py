@@ -15,7 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiperf_hpc.runtime.process import PARENT_PID_ENV
+from aiperf_hpc.errors import RunError
+from aiperf_hpc.runtime.process import PARENT_PID_ENV, set_parent_death_signal
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +38,31 @@ class LocalLauncher:
         self._reported: set[str] = set()
 
     def start(self, service_type: str, service_id: str, control_address: str) -> ServiceProcess:
+        argv = [sys.executable, "-m", "aiperf_hpc.services", service_type, service_id, control_address]
+        return self.start_command(service_id, argv, {PARENT_PID_ENV: str(os.getpid())})
+
+    def start_command(
+        self, process_id: str, argv: list[str], extra_env: dict[str, str] | None = None
+    ) -> ServiceProcess:
+        """Start any command (a service, or the `srun` step of the workers) under this launcher's care."""
         self._log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self._log_dir / f"{service_id}.log"
-        env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
-        with log_path.open("ab") as log_file:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "aiperf_hpc.services", service_type, service_id, control_address],
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        process = ServiceProcess(service_id, popen, log_path)
-        self._processes[service_id] = process
+        log_path = self._log_dir / f"{process_id}.log"
+        env = {k: v for k, v in os.environ.items() if k != PARENT_PID_ENV} | (extra_env or {})
+        try:
+            with log_path.open("ab") as log_file:
+                popen = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=set_parent_death_signal,  # also for commands that are not ours (srun)
+                )
+        except FileNotFoundError:
+            raise RunError(f"cannot start {argv[0]!r}: not found on PATH") from None
+        process = ServiceProcess(process_id, popen, log_path)
+        self._processes[process_id] = process
         return process
 
     @property

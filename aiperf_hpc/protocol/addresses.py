@@ -21,7 +21,11 @@
 | health  | ROUTER/DEALER  | worker_manager | workers                | WorkerHealth                            |
 
 Inside one node every address is `ipc://` in a private temporary directory that the controller
-removes at the end of the run.
+removes at the end of the run. Across nodes (the Slurm launcher) every socket is `tcp://` on an
+address all nodes can reach, on a port chosen at bind time (`tcp://HOST:*`), CURVE-encrypted. A
+binder reports the endpoint it really bound in its `Configured` detail (`endpoint`), and the
+controller hands the real addresses on: dataset, records and worker_manager first, then timing
+(which connects to dataset and records), then the workers (which connect to all of them).
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ class Addresses(BaseModel):
     credits: str
     records: str
     health: str
+
+
+def tcp_bind_specs(host: str) -> Addresses:
+    """Every socket on `host`, each on a port the operating system picks at bind time."""
+    spec = f"tcp://{host}:*"
+    return Addresses(control=spec, dataset=spec, credits=spec, records=spec, health=spec)
 
 
 def ipc_addresses(socket_dir: Path) -> Addresses:

@@ -47,6 +47,21 @@ class RegisterRefused(_Msg):
     reason: str
 
 
+class ClockProbe(_Msg):
+    """Service -> controller, before configuration: a ping to measure the clock offset."""
+
+    kind: Literal["clock_probe"] = "clock_probe"
+    sent_wall_ns: int
+
+
+class ClockReply(_Msg):
+    """Controller -> service: the probe's send time echoed, with the controller's clock."""
+
+    kind: Literal["clock_reply"] = "clock_reply"
+    probe_sent_wall_ns: int
+    controller_wall_ns: int
+
+
 class Configure(_Msg):
     """Controller -> service: the run's config and the socket table. Answered by `Configured`."""
 
@@ -268,6 +283,8 @@ class RequestRecord(_Msg):
     input_tokens: int | None = None
     output_tokens: int | None = None
     output_tokens_source: TokenSource | None = None
+    clock_offset_ns: int | None = None  # controller clock minus this worker's clock (min-RTT estimate)
+    clock_offset_bound_ns: int | None = None  # half the round trip of that estimate: its error bound
 
 
 class RecordBatch(_Msg):
@@ -289,6 +306,8 @@ class WorkerHealth(_Msg):
 Message = Annotated[
     Register
     | RegisterRefused
+    | ClockProbe
+    | ClockReply
     | Configure
     | Configured
     | StartProfiling

@@ -2,7 +2,8 @@
 
 Every receive here is bounded by the caller's `timeout_s`; zmq errors are translated into our
 error tree. High-water marks bound memory: a slow consumer slows its producers down instead of
-letting queues grow.
+letting queues grow. With `CurveKeys`, every tcp:// socket is CURVE-encrypted and a ZAP handler
+admits only the run's client key (see `runtime.curve`); ipc:// sockets never need it.
 """
 
 from __future__ import annotations
@@ -13,24 +14,56 @@ from typing import Any
 import zmq
 import zmq.asyncio
 from pydantic import BaseModel
+from zmq.auth.asyncio import AsyncioAuthenticator
 
-from aiperf_hpc.errors import ProtocolError
+from aiperf_hpc.errors import ProtocolError, UsageError
 from aiperf_hpc.protocol.codec import decode, encode
 from aiperf_hpc.protocol.messages import Message
 from aiperf_hpc.runtime.aio import bounded
+from aiperf_hpc.runtime.curve import CurveKeys
 
 log = logging.getLogger(__name__)
 
 HIGH_WATER_MARK = 10_000
 
 
+class _AllowRunClient:
+    """ZAP credentials provider: admits exactly the run's client public key."""
+
+    def __init__(self, client_public: str) -> None:
+        self._client_public = client_public.encode()
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return key == self._client_public
+
+
 class Bus:
     """Owns one zmq context and every socket made from it; `close()` closes them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: CurveKeys | None = None) -> None:
         self._context = zmq.asyncio.Context()
         self._sockets: list[zmq.asyncio.Socket] = []
+        self._keys = keys
+        self._authenticator: AsyncioAuthenticator | None = None
         self.invalid_frames = 0
+
+    def _secure(self, sock: zmq.asyncio.Socket, *, server: bool) -> None:
+        """Make a tcp socket a CURVE server (binders) or client (connectors) of this run."""
+        assert self._keys is not None
+        keys = self._keys
+        if server:
+            if self._authenticator is None:
+                # The ZAP handler must exist before the first handshake; it runs on this loop.
+                self._authenticator = AsyncioAuthenticator(self._context)
+                self._authenticator.start()
+                self._authenticator.configure_curve_callback("*", _AllowRunClient(keys.client_public))
+            sock.curve_server = True
+            sock.curve_secretkey = keys.server_secret.encode()
+            sock.curve_publickey = keys.server_public.encode()
+        else:
+            sock.curve_serverkey = keys.server_public.encode()
+            sock.curve_publickey = keys.client_public.encode()
+            sock.curve_secretkey = keys.client_secret.encode()
 
     def socket(
         self,
@@ -50,6 +83,11 @@ class Bus:
         if socket_type == zmq.ROUTER:
             # A send to an identity that is gone raises instead of vanishing silently.
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        address = bind or connect or ""
+        if address.startswith("tcp://"):
+            if self._keys is None:
+                raise UsageError("tcp:// transport needs the run's CURVE keys; refusing an unencrypted socket")
+            self._secure(sock, server=bind is not None)
         if bind is not None:
             sock.bind(bind)
         if connect is not None:
@@ -58,10 +96,13 @@ class Bus:
         return sock
 
     def close(self) -> None:
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
         for sock in self._sockets:
-            sock.close()
+            sock.close()  # each with its own linger: pushed records still leave
         self._sockets.clear()
-        self._context.term()
+        self._context.destroy()  # also closes sockets made behind our back (monitors), so it cannot hang
 
     async def recv(self, sock: zmq.asyncio.Socket, *, timeout_s: float, what: str) -> Message:
         """Next valid message on a DEALER/PULL socket. Invalid frames are counted, logged and skipped."""
@@ -109,6 +150,12 @@ async def send_to(sock: zmq.asyncio.Socket, identity: bytes, message: BaseModel)
             return False
         raise
     return True
+
+
+def bound_endpoint(sock: zmq.asyncio.Socket) -> str:
+    """The address a socket really bound (a `tcp://host:*` bind gets its port here)."""
+    endpoint = sock.getsockopt(zmq.LAST_ENDPOINT)
+    return endpoint.decode() if isinstance(endpoint, bytes) else str(endpoint)
 
 
 def describe(obj: Any) -> str:

@@ -13,17 +13,21 @@ PARENT_PID_ENV = "AIPERF_HPC_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
 
 
+def set_parent_death_signal() -> None:
+    """SIGTERM this process when its parent dies (Linux prctl; elsewhere a no-op). Safe to use as a
+    `preexec_fn`: the setting survives exec."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is not None:
+        ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def die_with_parent() -> None:
     """Ask Linux to SIGTERM this process when its parent dies, so a SIGKILLed controller or worker
     manager leaves no orphan. Elsewhere (or when prctl is missing) the controller-silence limit of
     `runtime.service` is the fallback."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    set_parent_death_signal()
     expected_parent = os.environ.get(PARENT_PID_ENV)
     if expected_parent is not None and os.getppid() != int(expected_parent):
         # The parent died between fork and prctl: nobody would ever stop us.

@@ -16,6 +16,7 @@ import enum
 import logging
 import os
 import socket
+import time
 from collections.abc import Coroutine
 from typing import Any, ClassVar
 
@@ -24,6 +25,8 @@ import zmq
 from aiperf_hpc.errors import RunError, ServiceError, UsageError
 from aiperf_hpc.protocol.messages import (
     PROTOCOL_VERSION,
+    ClockProbe,
+    ClockReply,
     Configure,
     Configured,
     Heartbeat,
@@ -40,6 +43,8 @@ from aiperf_hpc.runtime.bus import Bus, describe, send
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 1.0
+CLOCK_PROBES = 8
+CLOCK_PROBE_TIMEOUT_S = 10.0
 CONTROLLER_SILENCE_LIMIT_S = 15.0
 CONFIGURE_TIMEOUT_S = 120.0
 
@@ -65,12 +70,17 @@ class Service:
     """Subclasses set `service_type` and implement `configure()`, `on_control()` and `loops()`."""
 
     service_type: ClassVar[ServiceType]
+    measures_clock: ClassVar[bool] = False  # workers stamp records with their offset to the controller
 
     def __init__(self, *, service_id: str, control_address: str, bus: Bus) -> None:
         self.service_id = service_id
         self.bus = bus
-        self.hostname = socket.gethostname()
+        # Emulated Slurm nodes share one hostname; SLURMD_NODENAME names the node a task runs on.
+        self.hostname = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
         self.state = State.CREATED
+        self.clock_offset_ns: int | None = None
+        self.clock_offset_bound_ns: int | None = None
+        self._early: list[Message] = []  # control messages that arrived while measuring the clock
         self._control = bus.socket(zmq.DEALER, connect=control_address, identity=service_id)
 
     def _transition(self, to: State) -> None:
@@ -132,10 +142,15 @@ class Service:
                 protocol_version=PROTOCOL_VERSION,
             )
         )
+        if self.measures_clock:
+            await self._measure_clock()
         while True:
-            message = await self.bus.recv(
-                self._control, timeout_s=CONFIGURE_TIMEOUT_S, what="Configure from the controller"
-            )
+            if self._early:
+                message = self._early.pop(0)
+            else:
+                message = await self.bus.recv(
+                    self._control, timeout_s=CONFIGURE_TIMEOUT_S, what="Configure from the controller"
+                )
             match message:
                 case Configure():
                     detail = await self._configure_unless_shut_down(message)
@@ -147,6 +162,27 @@ class Service:
                     raise ServiceError("shut down before being configured")
                 case _:
                     pass
+
+    async def _measure_clock(self) -> None:
+        """Offset of the controller's wall clock from ours: the probe with the smallest round trip
+        wins (NTP's estimate); half that round trip bounds the error."""
+        best: tuple[int, int] | None = None  # (round trip, offset)
+        for _ in range(CLOCK_PROBES):
+            sent_ns = time.time_ns()
+            await self.send_control(ClockProbe(sent_wall_ns=sent_ns))
+            while True:
+                message = await self.bus.recv(self._control, timeout_s=CLOCK_PROBE_TIMEOUT_S, what="ClockReply")
+                if isinstance(message, ClockReply) and message.probe_sent_wall_ns == sent_ns:
+                    break
+                if not isinstance(message, (ClockReply, Heartbeat)):
+                    self._early.append(message)
+            received_ns = time.time_ns()
+            round_trip = received_ns - sent_ns
+            offset = message.controller_wall_ns - (sent_ns + received_ns) // 2
+            if best is None or round_trip < best[0]:
+                best = (round_trip, offset)
+        assert best is not None
+        self.clock_offset_ns, self.clock_offset_bound_ns = best[1], best[0] // 2
 
     async def _configure_unless_shut_down(self, message: Configure) -> dict[str, int | str]:
         """Run `configure()`, but give up at once when the controller sends `Shutdown` meanwhile

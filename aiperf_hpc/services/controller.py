@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.addresses import Addresses
 from aiperf_hpc.protocol.messages import (
     PROTOCOL_VERSION,
+    ClockProbe,
+    ClockReply,
     Configure,
     Configured,
     ExpectRecords,
@@ -48,7 +51,7 @@ from aiperf_hpc.protocol.messages import (
     WorkerLost,
     WorkerStatus,
 )
-from aiperf_hpc.runtime.bus import Bus, send_to
+from aiperf_hpc.runtime.bus import Bus, bound_endpoint, send_to
 
 log = logging.getLogger(__name__)
 
@@ -139,22 +142,38 @@ class Controller:
             return "failed", str(exc)
 
     async def _start_services(self) -> None:
+        """Start and configure everyone in dependency order: binders report the endpoints they
+        really bound (`tcp://HOST:*` gets its port at bind time), and each stage gets the real
+        addresses of the stages before it."""
+        control = bound_endpoint(self._router)
+        addresses = self._addresses.model_copy(update={"control": control})
         for name in MANAGERS:
-            self._launcher.start(name, name, self._addresses.control)
+            self._launcher.start(name, name, control)
         await self._wait_services(MANAGERS, self._registered, "Register")
-        configure = Configure(
-            config=self._config,
-            addresses=self._addresses,
-            run_dir=str(self._run_dir),
-            worker_ids=self._worker_ids,
+        independent = ("dataset", "records", "worker_manager")
+        await self._configure(independent, addresses)
+        addresses = addresses.model_copy(
+            update={
+                "dataset": self._endpoint("dataset"),
+                "records": self._endpoint("records"),
+                "health": self._endpoint("worker_manager"),
+            }
         )
-        for name in MANAGERS:
-            await self._send(name, configure)
-        await self._wait_services(MANAGERS, self._configured, "Configured")
+        await self._configure(("timing",), addresses)
+        addresses = addresses.model_copy(update={"credits": self._endpoint("timing")})
         await self._wait_services(self._worker_ids, self._registered, "Register")
-        for worker_id in self._worker_ids:
-            await self._send(worker_id, configure)
-        await self._wait_services(self._worker_ids, self._configured, "Configured")
+        await self._configure(self._worker_ids, addresses)
+
+    async def _configure(self, service_ids: Sequence[str], addresses: Addresses) -> None:
+        configure = Configure(
+            config=self._config, addresses=addresses, run_dir=str(self._run_dir), worker_ids=self._worker_ids
+        )
+        for service_id in service_ids:
+            await self._send(service_id, configure)
+        await self._wait_services(service_ids, self._configured, "Configured")
+
+    def _endpoint(self, service_id: str) -> str:
+        return str(self._details[service_id]["endpoint"])
 
     async def _wait_services(self, service_ids: Sequence[str], answered: Collection[str], what: str) -> None:
         """Wait until every service in `service_ids` has sent `what`; a timeout names the late ones."""
@@ -310,6 +329,9 @@ class Controller:
                 self._fail(f"{sender}: {reason}")
             case Register():
                 self._registered[sender] = message
+            case ClockProbe(sent_wall_ns=sent_wall_ns):
+                reply = ClockReply(probe_sent_wall_ns=sent_wall_ns, controller_wall_ns=time.time_ns())
+                await send_to(self._router, sender.encode(), reply)
             case Configured():
                 self._configured.add(sender)
                 self._details[sender] = message.detail
@@ -321,10 +343,14 @@ class Controller:
                 self._results = message
             case WorkerStatus():
                 self._worker_status = message
+            case WorkerLost(worker_id=worker_id, reason=reason) if worker_id not in self._configured:
+                self._fail(f"worker {worker_id} ended before it was ready: {reason}")
             case WorkerLost(worker_id=worker_id, reason=reason):
                 if not self._stopping and self._timing_done is None:
                     self._progress(f"worker {worker_id} lost: {reason}")
                     await self._send("timing", message)
+                    if self._config.cluster.on_worker_loss == "abort":
+                        self._fail(f"worker {worker_id} lost ({reason}); --on-worker-loss abort")
             case ServiceFailed(service_id=service_id, error=error, usage_error=True):
                 self._usage_error = True
                 self._fail(error)

@@ -22,7 +22,7 @@ from aiperf_hpc.dataset.prompts import PromptFactory
 from aiperf_hpc.dataset.tokenizer import load_tokenizer
 from aiperf_hpc.errors import DeadlineExceeded
 from aiperf_hpc.protocol.messages import Configure, Conversation, DatasetReply, DatasetRequest
-from aiperf_hpc.runtime.bus import send_to
+from aiperf_hpc.runtime.bus import bound_endpoint, send_to
 from aiperf_hpc.runtime.service import Service
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,12 @@ class DatasetManager(Service):
         self._reply = DatasetReply(conversations=conversations)
         self._router = self.bus.socket(zmq.ROUTER, bind=message.addresses.dataset)
         turns = sum(len(c.turns) for c in conversations)
-        return {"conversations": len(conversations), "turns": turns, "tokenizer": tokenizer_name}
+        return {
+            "conversations": len(conversations),
+            "turns": turns,
+            "tokenizer": tokenizer_name,
+            "endpoint": bound_endpoint(self._router),
+        }
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         return [self._serve_loop()]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import platform
 import socket
 import sys
@@ -39,6 +40,7 @@ from aiperf_hpc.protocol.messages import (
     RecordsProgress,
     ResultsReady,
 )
+from aiperf_hpc.runtime.bus import bound_endpoint
 from aiperf_hpc.runtime.service import Service
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ class RecordsManager(Service):
         self._expected: int | None = None
         self._started_wall_ns = time.time_ns()
         self._pull = self.bus.socket(zmq.PULL, bind=message.addresses.records)
-        return {"records_file": str(self._run_dir / RECORDS_FILE)}
+        return {"records_file": str(self._run_dir / RECORDS_FILE), "endpoint": bound_endpoint(self._pull)}
 
     async def on_control(self, message: Message) -> None:
         match message:
@@ -130,12 +132,20 @@ class RecordsManager(Service):
             "started_wall_ns": self._started_wall_ns,
             "finished_wall_ns": time.time_ns(),
             "hostname": socket.gethostname(),
+            "slurm": _slurm_metadata(),
             "versions": _versions(),
         }
         export_path = self._run_dir / "profile_export.json"
         write_profile_export_json(export_path, metrics, metadata_)
         write_profile_export_csv(self._run_dir / "profile_export.csv", metrics)
         return ResultsReady(export_path=str(export_path), metrics=metrics.model_dump(mode="json"))
+
+
+def _slurm_metadata() -> dict[str, str] | None:
+    """The allocation the run ran in (job id, node list, tasks, partition), when there was one."""
+    names = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_NTASKS", "SLURM_JOB_PARTITION", "SLURM_CLUSTER_NAME")
+    found = {name.removeprefix("SLURM_").lower(): os.environ[name] for name in names if name in os.environ}
+    return found or None
 
 
 def _versions() -> dict[str, str]:

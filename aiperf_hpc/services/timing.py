@@ -47,7 +47,7 @@ from aiperf_hpc.protocol.messages import (
     WorkerReady,
 )
 from aiperf_hpc.runtime.aio import bounded
-from aiperf_hpc.runtime.bus import send, send_to
+from aiperf_hpc.runtime.bus import bound_endpoint, send, send_to
 from aiperf_hpc.runtime.service import CONFIGURE_TIMEOUT_S, Service
 from aiperf_hpc.services.dataset_client import fetch_conversations
 
@@ -85,7 +85,11 @@ class TimingManager(Service):
         self._trace = self._plan_trace(conversations, load) if load.fixed_schedule else []
         self._credits = self.bus.socket(zmq.ROUTER, bind=message.addresses.credits)
         self._records = self.bus.socket(zmq.PUSH, connect=message.addresses.records, linger_ms=5000)
-        return {"phases": ",".join(p.name for p in self._phases), "trace_requests": len(self._trace)}
+        return {
+            "phases": ",".join(p.name for p in self._phases),
+            "trace_requests": len(self._trace),
+            "endpoint": bound_endpoint(self._credits),
+        }
 
     @staticmethod
     def _plan_trace(conversations: list[Conversation], load: LoadConfig) -> list[tuple[int, int, int]]:

@@ -65,6 +65,7 @@ def slots_per_worker(max_in_flight: int | None, workers: int) -> int:
 
 class Worker(Service):
     service_type = "worker"
+    measures_clock = True
 
     async def configure(self, message: Configure) -> dict[str, int | str]:
         config = message.config
@@ -148,10 +149,7 @@ class Worker(Service):
 
     async def _health_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            expected = loop.time() + HEALTH_INTERVAL_S
-            await asyncio.sleep(HEALTH_INTERVAL_S)
-            self._loop_lag_ms = max(0.0, (loop.time() - expected) * 1e3)
+        while True:  # the first report goes out at once: until then the worker manager cannot tell we died
             await send(
                 self._health,
                 WorkerHealth(
@@ -161,6 +159,9 @@ class Worker(Service):
                     loop_lag_ms=self._loop_lag_ms,
                 ),
             )
+            expected = loop.time() + HEALTH_INTERVAL_S
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            self._loop_lag_ms = max(0.0, (loop.time() - expected) * 1e3)
 
     async def _handle(self, credit: CreditDrop) -> None:
         """One credit, start to end. Always pushes one record and returns the credit."""
@@ -267,6 +268,8 @@ class Worker(Service):
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             output_tokens_source=source,
+            clock_offset_ns=self.clock_offset_ns,
+            clock_offset_bound_ns=self.clock_offset_bound_ns,
         )
 
     def _failed(
@@ -291,6 +294,8 @@ class Worker(Service):
             status_code=status,
             error_type=error_type,
             error_message=(message or error_type)[:_ERROR_BODY_CHARS],
+            clock_offset_ns=self.clock_offset_ns,
+            clock_offset_bound_ns=self.clock_offset_bound_ns,
         )
 
 

@@ -1,15 +1,19 @@
 """WorkerManager: starts the workers, watches them, and reports the ones that are lost.
 
-A worker is lost when its process exits before shutdown, or when it misses heartbeats
-(`WorkerHealth`) for `HEARTBEAT_LOSS_S`; a silent worker is killed so it cannot come back with
-stale credits. Each loss is reported once as `WorkerLost`; the timing manager's ledger then turns
-that worker's in-flight credits into `lost` records.
+Locally every worker is a child process; under Slurm every worker is a task of one `srun` step
+(`core.placement`). A worker is lost when its process exits before shutdown, when the whole step
+exits, or when it misses heartbeats (`WorkerHealth`) for `HEARTBEAT_LOSS_S` after its first one; a
+silent local worker is killed so it cannot come back with stale credits. Each loss is reported once
+as `WorkerLost`; the timing manager's ledger then turns that worker's in-flight credits into `lost`
+records. A worker that never sends a first heartbeat is lost once the start timeout has passed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -17,9 +21,11 @@ from typing import Any
 
 import zmq
 
+from aiperf_hpc.core.placement import decide_placement, srun_worker_command
 from aiperf_hpc.errors import DeadlineExceeded
 from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.messages import Configure, WorkerHealth, WorkerLost, WorkerStatus
+from aiperf_hpc.runtime.bus import bound_endpoint
 from aiperf_hpc.runtime.service import Service
 
 log = logging.getLogger(__name__)
@@ -27,6 +33,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_LOSS_S = 10.0
 STATUS_INTERVAL_S = 1.0
 WORKER_STOP_TIMEOUT_S = 5.0
+SRUN_STEP = "workers-srun"  # the launcher's name for the srun step holding every Slurm worker
 
 
 class WorkerManager(Service):
@@ -35,14 +42,27 @@ class WorkerManager(Service):
     async def configure(self, message: Configure) -> dict[str, int | str]:
         self._health = self.bus.socket(zmq.ROUTER, bind=message.addresses.health)
         self._launcher = LocalLauncher(Path(message.run_dir) / "logs")
-        self._last_seen_s: dict[str, float] = {}
+        self._worker_ids = list(message.worker_ids)
         self._latest: dict[str, WorkerHealth] = {}
         self._lost: set[str] = set()
-        now_s = time.monotonic()
-        for worker_id in message.worker_ids:
-            self._launcher.start("worker", worker_id, message.addresses.control)
-            self._last_seen_s[worker_id] = now_s
-        return {"workers": len(message.worker_ids)}
+        # A worker has until the start timeout for its first heartbeat, then HEARTBEAT_LOSS_S between them.
+        first_deadline_s = time.monotonic() + message.config.service_start_timeout_s - HEARTBEAT_LOSS_S
+        self._last_seen_s = dict.fromkeys(self._worker_ids, first_deadline_s)
+        cluster = message.config.cluster
+        if cluster.launcher == "slurm":
+            placement = decide_placement(cluster, os.environ)
+            command = srun_worker_command(
+                placement,
+                python=sys.executable,
+                control_address=message.addresses.control,
+                overlap=cluster.srun_overlap,
+            )
+            log.info("starting the workers: %s", " ".join(command))
+            self._launcher.start_command(SRUN_STEP, command)
+        else:
+            for worker_id in message.worker_ids:
+                self._launcher.start("worker", worker_id, message.addresses.control)
+        return {"workers": len(message.worker_ids), "endpoint": bound_endpoint(self._health)}
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         return [self._health_loop(), self._watch_loop()]
@@ -66,13 +86,16 @@ class WorkerManager(Service):
     async def _watch_loop(self) -> None:
         while True:
             await asyncio.sleep(STATUS_INTERVAL_S / 4)
-            for worker_id, code in self._launcher.newly_exited():
-                tail = self._launcher.log_tail(worker_id, 3).replace("\n", " | ")
-                await self._report_lost(worker_id, f"process exited with code {code}: {tail}")
+            for process_id, code in self._launcher.newly_exited():
+                tail = self._launcher.log_tail(process_id, 3).replace("\n", " | ")
+                lost = self._worker_ids if process_id == SRUN_STEP else [process_id]
+                for worker_id in lost:
+                    await self._report_lost(worker_id, f"{process_id} exited with code {code}: {tail}")
             now_s = time.monotonic()
             for worker_id, seen_s in self._last_seen_s.items():
                 if now_s - seen_s > HEARTBEAT_LOSS_S and worker_id not in self._lost:
-                    self._launcher.kill(worker_id)
+                    if worker_id in self._launcher.service_ids:
+                        self._launcher.kill(worker_id)
                     await self._report_lost(worker_id, f"no heartbeat for {HEARTBEAT_LOSS_S:g} s")
             await self._report_status()
 
@@ -87,7 +110,7 @@ class WorkerManager(Service):
         alive = [h for w, h in self._latest.items() if w not in self._lost]
         await self.send_control(
             WorkerStatus(
-                alive=len(self._last_seen_s) - len(self._lost),
+                alive=len(self._worker_ids) - len(self._lost),
                 in_flight=sum(h.in_flight for h in alive),
                 max_loop_lag_ms=max((h.loop_lag_ms for h in alive), default=0.0),
             )

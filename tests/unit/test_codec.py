@@ -60,3 +60,17 @@ def test_round_trip(message: object) -> None:
 def test_invalid_frames_raise_protocol_error_naming_the_field(frame: bytes, where: str) -> None:
     with pytest.raises(ProtocolError, match=where):
         decode(frame)
+
+
+def test_tcp_without_keys_is_refused() -> None:
+    import zmq
+
+    from aiperf_hpc.errors import UsageError
+    from aiperf_hpc.runtime.bus import Bus
+
+    bus = Bus()
+    try:
+        with pytest.raises(UsageError, match="CURVE"):
+            bus.socket(zmq.PULL, bind="tcp://127.0.0.1:*")
+    finally:
+        bus.close()
