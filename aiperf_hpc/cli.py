@@ -6,7 +6,9 @@ exit 1 with one line; a run's exit code comes from `core.outcome.decide_exit_cod
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 from cyclopts import App, CycloptsError, Parameter
@@ -27,6 +29,8 @@ from aiperf_hpc.cli_options import (
 )
 from aiperf_hpc.errors import AiperfError, RunError, UsageError
 from aiperf_hpc.exit_codes import ExitCode
+
+_NO_EMPTY = {"negative_iterable": ()}
 
 app = App(
     name="aiperf-hpc",
@@ -50,6 +54,69 @@ def profile(
     from aiperf_hpc.run import run_profiles
 
     return int(run_profiles(build_run_configs(endpoint, load, schedule, inputs, conversations, output, cluster)))
+
+
+@app.command
+def submit(
+    *profile_args: Annotated[str, Parameter(allow_leading_hyphen=True, show=False)],
+    nodes: Annotated[int, Parameter(help="Nodes for the workers (plus --server-nodes with a server).")],
+    workers_per_node: Annotated[int, Parameter(help="Workers (Slurm tasks) per node.")],
+    time: Annotated[str, Parameter(help="Job time limit, HH:MM:SS or D-HH:MM:SS.")],
+    partition: str | None = None,
+    account: str | None = None,
+    qos: str | None = None,
+    server_command: Annotated[
+        str | None, Parameter(help="Start this server (e.g. vLLM) as its own step and profile it.")
+    ] = None,
+    server_nodes: int = 1,
+    server_port: int = 8000,
+    server_health_timeout: Annotated[float, Parameter(help="Seconds to wait for the server's /health.")] = 900.0,
+    job_name: str = "aiperf-hpc",
+    extra_sbatch: Annotated[list[str] | None, Parameter(help="Extra sbatch option (repeat).", **_NO_EMPTY)] = None,
+    setup: Annotated[
+        list[str] | None, Parameter(help="Shell line run first, e.g. 'module load ...'.", **_NO_EMPTY)
+    ] = None,
+    python: Annotated[str | None, Parameter(help="aiperf-hpc's Python on the nodes (default: this one).")] = None,
+    dry_run: Annotated[bool, Parameter(help="Print the sbatch script instead of submitting it.")] = False,
+) -> int:
+    """Write an sbatch script for a whole experiment (optional server step + profile) and submit it.
+
+    Every option not listed here is a `profile` option and goes to the profile in the job."""
+    from aiperf_hpc.launch.submit import SubmitOptions
+    from aiperf_hpc.launch.submit import submit as submit_job
+
+    args = list(profile_args)
+    try:
+        app.parse_args(["profile", *args], exit_on_error=False, print_error=False)
+    except CycloptsError as exc:
+        raise UsageError(f"profile options: {' '.join(str(exc).split())}") from None
+    artifact_dir = Path("artifacts") / job_name
+    if "--artifact-dir" in args:
+        index = args.index("--artifact-dir")
+        if index + 1 >= len(args):
+            raise UsageError("--artifact-dir needs a value")
+        artifact_dir = Path(args[index + 1])
+        del args[index : index + 2]
+    options = SubmitOptions(
+        nodes=nodes,
+        workers_per_node=workers_per_node,
+        partition=partition,
+        account=account,
+        time=time,
+        qos=qos,
+        server_command=server_command,
+        server_nodes=server_nodes,
+        server_health_timeout_s=server_health_timeout,
+        server_port=server_port,
+        job_name=job_name,
+        artifact_dir=artifact_dir,
+        extra_sbatch=extra_sbatch or [],
+        python=python or sys.executable,
+        setup=setup or [],
+    )
+    result = submit_job(options, args, dry_run=dry_run)
+    print(result if dry_run else f"submitted job {result}; results in {artifact_dir}")
+    return 0
 
 
 @app.command(name="mock-server")
@@ -111,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         errors.print("aiperf-hpc: interrupted", markup=False)
         sys.exit(ExitCode.INTERRUPTED)
+    except BrokenPipeError:  # `aiperf-hpc ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(ExitCode.SUCCESS)
     sys.exit(result if isinstance(result, int) else ExitCode.SUCCESS)
 
 
