@@ -191,7 +191,9 @@ def build_run_configs(
     if len(concurrencies) > 1 and len(rates) > 1:
         raise UsageError("sweep one of --concurrency and --request-rate, not both")
     goodput = parse_goodput_spec(output.goodput) if output.goodput else {}
-    base_dir = output.artifact_dir or _default_artifact_dir(endpoint.model, endpoint.endpoint_type, load)
+    base_dir = output.artifact_dir or _default_artifact_dir(
+        endpoint.model, endpoint.endpoint_type, load, schedule.fixed_schedule
+    )
     concurrency = concurrencies[0] if concurrencies else None
     rate = rates[0] if rates else None
     if len(concurrencies) > 1:
@@ -322,9 +324,11 @@ def _parse_pairs(items: list[str], option: str, *, json_values: bool) -> dict[st
     return pairs
 
 
-def _default_artifact_dir(model: str, endpoint_type: str, load: LoadOptions) -> Path:
+def _default_artifact_dir(model: str, endpoint_type: str, load: LoadOptions, fixed_schedule: bool) -> Path:
     safe_model = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") or "model"
-    if load.request_rate is not None:
+    if fixed_schedule:
+        mode = "fixed-schedule"
+    elif load.request_rate is not None:
         mode = f"rate{load.request_rate.replace(',', '_')}"
     else:
         mode = f"concurrency{(load.concurrency or '1').replace(',', '_')}"

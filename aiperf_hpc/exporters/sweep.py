@@ -1,14 +1,14 @@
 """The summary of a sweep (`--concurrency 1,4,16` or `--request-rate 10,20,40`): one row per swept
 value, the figures a reader compares across values, as JSON, CSV and a console table.
 
-Each row is labelled by the caller (e.g. "concurrency=4"). The files always have every column, with
+Each row is labelled by the caller (e.g. "concurrency4"). The files always have every column, with
 null (JSON) or an empty cell (CSV) where a run has no such figure, so scripts see one schema; the
 console table leaves out the columns no run has (send lag and achieved rate for closed-loop
 sweeps, goodput without `--goodput`).
 
 JSON layout::
 
-    {"rows": [{"value": "concurrency=4", "request_throughput": 12.5, ..., "error_count": 0}, ...]}
+    {"rows": [{"value": "concurrency4", "request_throughput": 12.5, ..., "error_count": 0}, ...]}
 """
 
 from __future__ import annotations

@@ -213,7 +213,7 @@ class Controller:
 
     async def _finish(self, status: RunStatus, error: str | None) -> RunOutcome:
         """Steps 5-6: collect every record, then have the records manager write the results."""
-        if "records" not in self._configured:
+        if "records" not in self._configured or self._usage_error:  # no run happened: nothing to report
             return RunOutcome(
                 status="failed" if status == "completed" else status,
                 error=error,
@@ -346,6 +346,7 @@ class Controller:
             case WorkerLost(worker_id=worker_id, reason=reason) if worker_id not in self._configured:
                 self._fail(f"worker {worker_id} ended before it was ready: {reason}")
             case WorkerLost(worker_id=worker_id, reason=reason):
+                self._registered.pop(worker_id, None)  # no more heartbeats or shutdown to a lost worker
                 if not self._stopping and self._timing_done is None:
                     self._progress(f"worker {worker_id} lost: {reason}")
                     await self._send("timing", message)
@@ -385,4 +386,5 @@ class Controller:
 
     async def _send(self, service_id: str, message: Message) -> None:
         if not await send_to(self._router, service_id.encode(), message):
-            log.warning("could not send %s to %s (gone)", type(message).__name__, service_id)
+            level = logging.DEBUG if self._stopping or self._failure else logging.WARNING
+            log.log(level, "could not send %s to %s (gone)", type(message).__name__, service_id)

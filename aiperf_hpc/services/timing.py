@@ -98,6 +98,13 @@ class TimingManager(Service):
         timed = [(c, t, ts) for c, t, ts in turns if ts is not None]
         if not timed:
             raise UsageError("--fixed-schedule needs timestamps in the input file; it has none")
+        untimed = next(((c, t) for c, t, ts in turns if ts is None), None)
+        if untimed is not None:
+            conversation, turn_index = untimed
+            raise UsageError(
+                "--fixed-schedule needs a timestamp on every turn; "
+                f"conversation {conversation} turn {turn_index} has none"
+            )
         offsets = fixed_schedule_offsets_ns(
             [ts for _, _, ts in timed],
             start_offset_ms=load.fixed_schedule_start_offset_ms,
@@ -152,8 +159,9 @@ class TimingManager(Service):
             WORKERS_READY_TIMEOUT_S,
             "WorkerReady from every worker",
         )
-        for stream, phase in enumerate(self._phases):
-            await self._issue_phase(phase, stream)
+        for phase in self._phases:
+            # A fixed stream per phase: adding a warmup never changes the profiling arrivals of a seed.
+            await self._issue_phase(phase, stream=0 if phase.name == "warmup" else 1)
             await self._drain_phase(phase)
             if self._stop_reason is not None:
                 break
@@ -217,8 +225,8 @@ class TimingManager(Service):
                     return turn, worker_id
             wait_s = idle_limit_s
             next_ready_ns = self._cursor.next_ready_ns()
-            if next_ready_ns is not None:
-                wait_s = min(wait_s, max(0.0, (next_ready_ns - now_ns) / 1e9))
+            if next_ready_ns is not None and next_ready_ns > now_ns:  # a turn's delay ends: look again then
+                wait_s = min(wait_s, (next_ready_ns - now_ns) / 1e9)
             if closed_loop and phase.duration_ns is not None:
                 wait_s = min(wait_s, max(0.0, (phase.duration_ns - elapsed_ns) / 1e9))
             if not await self._woken_within(wait_s) and wait_s >= idle_limit_s:

@@ -74,6 +74,7 @@ class Worker(Service):
         self._first_bodies = [self._body(c.turns[0], ()) for c in self._conversations]
         self._histories: dict[int, list[tuple[str, str]]] = {}
         self._tokenizer: Tokenizer | None = None
+        self._fallback_tokenizer: Tokenizer | None = None
         if config.inputs.tokenizer is not None:
             loop = asyncio.get_running_loop()
             self._tokenizer = await loop.run_in_executor(None, load_tokenizer, config.inputs.tokenizer)
@@ -188,11 +189,12 @@ class Worker(Service):
         return record
 
     def _remember(self, conversation: Conversation, turn_index: int, turn: Turn, answer: str | None) -> None:
-        """Keep the exchange as history for the conversation's next turn (dropped after its last)."""
-        if turn_index + 1 >= len(conversation.turns) or answer is None:
+        """Keep the exchange as history for the conversation's next turn (dropped after its last). A
+        failed turn has no answer: the history goes on without it."""
+        if turn_index + 1 >= len(conversation.turns):
             self._histories.pop(conversation.index, None)
-            return
-        self._histories.setdefault(conversation.index, []).append((turn.prompt, answer))
+        elif answer is not None:
+            self._histories.setdefault(conversation.index, []).append((turn.prompt, answer))
 
     async def _send_request(self, credit: CreditDrop, turn: Turn, body: bytes) -> tuple[RequestRecord, str | None]:
         started_wall_ns = time.time_ns()
@@ -236,6 +238,10 @@ class Worker(Service):
             return None, None
         if self._tokenizer is not None:
             return self._tokenizer.count(parsed.text), "tokenizer"
+        if not self._streaming:  # one body: count its text with the bundled tokenizer
+            if self._fallback_tokenizer is None:
+                self._fallback_tokenizer = load_tokenizer(None)
+            return self._fallback_tokenizer.count(parsed.text), "tokenizer"
         return parsed.content_chunks, "chunks"
 
     def _succeeded(

@@ -161,6 +161,15 @@ def test_without_usage_output_tokens_are_counted_from_the_stream(tmp_path: Path)
     assert {(r["output_tokens"], r["output_tokens_source"]) for r in run.records()} == {(5, "chunks")}
 
 
+def test_without_usage_a_whole_body_is_counted_with_a_tokenizer(tmp_path: Path) -> None:
+    with mock_server("--no-usage") as server:
+        run = run_cli([*PROFILE, "-u", server.url, "--request-count", "3", "--osl", "6"], tmp_path / "art")
+    assert run.returncode == 0, run.stderr
+    records = run.records()
+    assert {r["output_tokens_source"] for r in records} == {"tokenizer"}
+    assert all(r["output_tokens"] >= 6 for r in records)  # six words are at least six tokens
+
+
 def test_goodput_counts_requests_meeting_every_slo(tmp_path: Path) -> None:
     with mock_server() as server:
         args = [*PROFILE, "-u", server.url, "--streaming", "--request-count", "6", "--osl", "3"]
@@ -187,3 +196,5 @@ def test_a_bad_input_file_exits_2_naming_the_line(tmp_path: Path, rows: list[str
     assert run.returncode == 2, run.stderr
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+    assert "results" not in run.stdout  # no empty results table for a run that never started
+    assert run.stderr.strip().splitlines()[-1].startswith("aiperf-hpc: error:")
