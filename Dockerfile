@@ -38,8 +38,9 @@ CMD ["--help"]
 # The dependencies and dev tools are installed into /opt/venv so the container is usable at once;
 # the package itself is removed again there, because the mounted workspace is the code to work on.
 FROM base AS dev
+# Slurm and munge for scripts/local-slurm.sh, which the devcontainer starts (a cluster on one machine).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git make \
+    && apt-get install -y --no-install-recommends git make sudo slurmctld slurmd slurm-client munge \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -51,6 +52,9 @@ COPY aiperf_hpc ./aiperf_hpc
 RUN pip install --no-cache-dir '.[dev]' \
     && pip uninstall --yes aiperf-hpc \
     && rm -rf /tmp/aiperf-hpc
-RUN useradd --create-home --uid 1000 --shell /bin/bash dev
+# The local cluster's daemons run as root: the dev user may start them through sudo without a password.
+RUN useradd --create-home --uid 1000 --shell /bin/bash dev \
+    && echo 'dev ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/dev \
+    && chmod 0440 /etc/sudoers.d/dev
 USER 1000:1000
 WORKDIR /workspaces

@@ -193,3 +193,9 @@ def test_demo_gives_up_when_the_server_never_reports_a_port(tmp_path: Path) -> N
     assert "did not report its port within 1s" in result.stderr
     assert not (tmp_path / "profile.args").exists()
     _assert_server_stopped(tmp_path)
+
+
+def test_devcontainer_starts_the_local_slurm_cluster() -> None:
+    config = json.loads(DEVCONTAINER_JSON.read_text())
+    assert "scripts/local-slurm.sh start" in config["postStartCommand"]
+    assert (REPO_ROOT / "scripts" / "local-slurm.sh").stat().st_mode & 0o111
