@@ -16,7 +16,7 @@ import zmq.asyncio
 from pydantic import BaseModel
 from zmq.auth.asyncio import AsyncioAuthenticator
 
-from aiperf_hpc.errors import ProtocolError, UsageError
+from aiperf_hpc.errors import ProtocolError, RunError, UsageError
 from aiperf_hpc.protocol.codec import decode, encode
 from aiperf_hpc.protocol.messages import Message
 from aiperf_hpc.runtime.aio import bounded
@@ -89,7 +89,15 @@ class Bus:
                 raise UsageError("tcp:// transport needs the run's CURVE keys; refusing an unencrypted socket")
             self._secure(sock, server=bind is not None)
         if bind is not None:
-            sock.bind(bind)
+            try:
+                sock.bind(bind)
+            except zmq.ZMQError as exc:
+                sock.close(linger=0)
+                if bind.startswith("tcp://"):
+                    raise UsageError(
+                        f"cannot listen on {bind}: {exc.strerror}; is --zmq-host an address of this host?"
+                    ) from None
+                raise RunError(f"cannot listen on {bind}: {exc.strerror}") from None
         if connect is not None:
             sock.connect(connect)
         self._sockets.append(sock)

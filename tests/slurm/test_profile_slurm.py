@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +145,14 @@ def test_wrong_use_fails_fast(slurm_cluster: SlurmCluster, tmp_path: Path) -> No
     with mock_server() as server:
         command = profile_command(server.url, tmp_path / "art", "--workers-per-node", "3")
         too_many = slurm_cluster.salloc("--nodes=2", "--ntasks-per-node=1", *command.split(), timeout_s=RUN_TIMEOUT_S)
+        unbindable = profile_command(server.url, tmp_path / "art2").replace(
+            "127.0.0.1 --artifact", "no-such-host.invalid --artifact"
+        )
+        bad_host = slurm_cluster.salloc(
+            "--nodes=2", "--ntasks-per-node=1", *unbindable.split(), timeout_s=RUN_TIMEOUT_S
+        )
     assert too_many.returncode == 2
     assert "6 workers, but the allocation has 2 tasks" in too_many.stderr
-    assert Counter(too_many.stderr.splitlines()[-1]) and "Traceback" not in too_many.stderr
+    assert "Traceback" not in too_many.stderr
+    assert bad_host.returncode == 2, bad_host.stderr
+    assert "is --zmq-host an address of this host?" in bad_host.stderr and "Traceback" not in bad_host.stderr
