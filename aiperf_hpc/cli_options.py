@@ -153,7 +153,14 @@ class ClusterOptions:
     zmq_host: Annotated[
         str | None, Parameter(help="Address the nodes reach this host at (default: its name, resolved).")
     ] = None
-    srun_overlap: Annotated[bool, Parameter(help="srun --overlap: share the allocation with running steps.")] = False
+    srun_overlap: Annotated[
+        bool,
+        Parameter(
+            name=["--overlap", "--srun-overlap"],
+            negative=(),
+            help="srun --overlap for the workers' step: share the allocation with running steps.",
+        ),
+    ] = False
     on_worker_loss: Annotated[OnWorkerLoss, Parameter(help="Go on with the other workers, or stop.")] = "continue"
 
 
