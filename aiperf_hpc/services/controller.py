@@ -94,6 +94,7 @@ class Controller:
         self._results: ResultsReady | None = None
         self._worker_status: WorkerStatus | None = None
         self._failure: str | None = None
+        self._dead: set[str] = set()  # services whose process exited or that reported a failure
         self._usage_error = False
         self._signal: int | None = None
         self._stopping = False
@@ -206,7 +207,7 @@ class Controller:
                 lambda: self._timing_done is not None,
                 STOP_TIMEOUT_S,
                 "TimingDone from timing",
-                interruptible=False,
+                ending_on="timing",
             )
         except RunError as exc:
             log.error("timing did not stop cleanly: %s", exc)
@@ -229,7 +230,7 @@ class Controller:
                     lambda: self._records_progress.received >= total,
                     RECORDS_FLUSH_TIMEOUT_S,
                     "every record",
-                    interruptible=False,
+                    ending_on="records",
                 )
             except RunError as exc:
                 missing = total - self._records_progress.received
@@ -243,7 +244,7 @@ class Controller:
                 lambda: self._results is not None,
                 FINALIZE_TIMEOUT_S,
                 "ResultsReady from records",
-                interruptible=False,
+                ending_on="records",
             )
         except RunError as exc:
             return RunOutcome(
@@ -278,17 +279,21 @@ class Controller:
     # --- waiting --------------------------------------------------------------------------------
 
     async def _wait(
-        self, condition: Callable[[], bool], timeout_s: float, what: str, *, interruptible: bool = True
+        self, condition: Callable[[], bool], timeout_s: float, what: str, *, ending_on: str | None = None
     ) -> None:
-        """Wait for `condition`, at most `timeout_s`; a service failure (or, when `interruptible`,
-        a signal) ends the wait early. Re-checked whenever a control message or signal arrives."""
+        """Wait for `condition`, at most `timeout_s`; re-checked whenever a control message or signal
+        arrives. While running, a service failure or a signal ends the wait early. The ending steps
+        (`ending_on=SERVICE`) go on after a failure or signal and give up early only when the service
+        they wait on is gone, so partial results still include every record that can arrive."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
             self._changed.clear()
-            if self._failure is not None:
+            if ending_on is not None and ending_on in self._dead:
+                raise ServiceError(f"{ending_on} is gone")
+            if ending_on is None and self._failure is not None:
                 raise ServiceError(self._failure)
-            if interruptible and self._signal is not None:
+            if ending_on is None and self._signal is not None:
                 raise Interrupted
             if condition():
                 return
@@ -353,9 +358,11 @@ class Controller:
                     if self._config.cluster.on_worker_loss == "abort":
                         self._fail(f"worker {worker_id} lost ({reason}); --on-worker-loss abort")
             case ServiceFailed(service_id=service_id, error=error, usage_error=True):
+                self._dead.add(service_id)
                 self._usage_error = True
                 self._fail(error)
             case ServiceFailed(service_id=service_id, error=error):
+                self._dead.add(service_id)
                 self._fail(f"service {service_id} failed: {error}")
             case Heartbeat():
                 pass
@@ -380,6 +387,8 @@ class Controller:
         """A manager process that exits before shutdown fails the run, naming its last log lines."""
         while True:
             for service_id, code in self._launcher.newly_exited():
+                self._dead.add(service_id)
+                self._changed.set()
                 tail = self._launcher.log_tail(service_id).replace("\n", " | ")
                 self._fail(f"service {service_id} exited with code {code}" + (f": {tail}" if tail else ""))
             await asyncio.sleep(0.1)

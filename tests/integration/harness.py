@@ -91,9 +91,15 @@ def tagged_env(tag: str) -> dict[str, str]:
     return {**os.environ, RUN_TAG_ENV: tag}
 
 
-def run_cli(args: list[str], artifact_dir: Path, timeout_s: float = 90.0, tag: str | None = None) -> CliRun:
+def run_cli(
+    args: list[str],
+    artifact_dir: Path,
+    timeout_s: float = 90.0,
+    tag: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> CliRun:
     """Run `aiperf-hpc profile ...` to completion; kill it and fail if it outlives `timeout_s`."""
-    env = tagged_env(tag or new_tag())
+    env = tagged_env(tag or new_tag()) | (extra_env or {})
     try:
         done = subprocess.run(
             [*CLI, *args, "--artifact-dir", str(artifact_dir)],

@@ -191,10 +191,10 @@ def test_a_killed_worker_is_accounted_for_and_the_run_completes(tmp_path: Path) 
 
 
 def test_no_socket_directory_is_left_behind(tmp_path: Path) -> None:
-    import tempfile
-
-    before = set(Path(tempfile.gettempdir()).glob("aiperf-hpc-*"))
+    private_tmp = tmp_path / "tmp"  # the run's own TMPDIR: other runs on the machine cannot interfere
+    private_tmp.mkdir()
     with mock_server() as server:
-        run = run_cli([*PROFILE, "-u", server.url, "--request-count", "3"], tmp_path / "art")
+        args = [*PROFILE, "-u", server.url, "--request-count", "3"]
+        run = run_cli(args, tmp_path / "art", extra_env={"TMPDIR": str(private_tmp)})
     assert run.returncode == 0, run.stderr
-    assert set(Path(tempfile.gettempdir()).glob("aiperf-hpc-*")) == before
+    assert list(private_tmp.iterdir()) == []
