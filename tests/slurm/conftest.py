@@ -369,3 +369,16 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
         yield cluster
     finally:
         cluster.cancel_leftovers()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line in every run's summary that says whether the Slurm tests really ran (CI greps it)."""
+    counts = {
+        outcome: sum(1 for report in terminalreporter.stats.get(outcome, []) if "tests/slurm/" in report.nodeid)
+        for outcome in ("passed", "failed", "skipped")
+    }
+    if any(counts.values()):
+        terminalreporter.write_line(
+            f"Slurm tests against a real cluster: {counts['passed']} passed, "
+            f"{counts['failed']} failed, {counts['skipped']} skipped"
+        )
