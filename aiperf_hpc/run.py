@@ -151,8 +151,11 @@ async def _run(
         )
         outcome = await controller.run()
         results = controller.results
-        metrics = None if results is None else RunMetrics.model_validate(results.metrics)
-        return outcome, metrics
+        if results is None:
+            return outcome, None
+        for warning in results.warnings:
+            progress(f"warning: {warning}")
+        return outcome, RunMetrics.model_validate(results.metrics)
     finally:
         bus.close()
         shutil.rmtree(socket_dir, ignore_errors=True)

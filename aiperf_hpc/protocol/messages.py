@@ -122,6 +122,7 @@ class Finalize(_Msg):
     status: str
     missing_records: int = 0
     dataset: dict[str, int | str] = Field(default_factory=dict)
+    max_loop_lag_ms: float | None = None  # the worst worker event-loop lag seen during the run
 
 
 class ResultsReady(_Msg):
@@ -130,6 +131,7 @@ class ResultsReady(_Msg):
     kind: Literal["results_ready"] = "results_ready"
     export_path: str
     metrics: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list)  # the client's self-check (core.validity)
 
 
 class WorkerLost(_Msg):

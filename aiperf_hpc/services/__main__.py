@@ -6,6 +6,7 @@ configuration arrives over ZeroMQ in the `Configure` message.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -17,19 +18,22 @@ from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import keys_from_environment
 from aiperf_hpc.runtime.process import configure_logging, die_with_parent
 from aiperf_hpc.runtime.service import Service
-from aiperf_hpc.services.dataset import DatasetManager
-from aiperf_hpc.services.records import RecordsManager
-from aiperf_hpc.services.timing import TimingManager
-from aiperf_hpc.services.worker import Worker
-from aiperf_hpc.services.worker_manager import WorkerManager
 
-SERVICES: dict[str, type[Service]] = {
-    "dataset": DatasetManager,
-    "timing": TimingManager,
-    "records": RecordsManager,
-    "worker_manager": WorkerManager,
-    "worker": Worker,
+# Each process imports only its own service: start-up is CPU-bound on imports (aiohttp for workers,
+# numpy and tokenizers for the managers), and every process starts at once on the same cores.
+SERVICES: dict[str, tuple[str, str]] = {
+    "dataset": ("aiperf_hpc.services.dataset", "DatasetManager"),
+    "timing": ("aiperf_hpc.services.timing", "TimingManager"),
+    "records": ("aiperf_hpc.services.records", "RecordsManager"),
+    "worker_manager": ("aiperf_hpc.services.worker_manager", "WorkerManager"),
+    "worker": ("aiperf_hpc.services.worker", "Worker"),
 }
+
+
+def service_class(service_type: str) -> type[Service]:
+    module_name, class_name = SERVICES[service_type]
+    cls: type[Service] = getattr(importlib.import_module(module_name), class_name)
+    return cls
 
 
 def main(argv: list[str]) -> int:
@@ -47,7 +51,7 @@ def main(argv: list[str]) -> int:
         print(f"{service_id}: {exc}", file=sys.stderr)
         return 2
     bus = Bus(keys)
-    service = SERVICES[service_type](service_id=service_id, control_address=control_address, bus=bus)
+    service = service_class(service_type)(service_id=service_id, control_address=control_address, bus=bus)
     try:
         return uvloop.run(service.main())
     finally:

@@ -93,6 +93,7 @@ class Controller:
         self._records_progress = RecordsProgress(received=0, errors=0, expected=None)
         self._results: ResultsReady | None = None
         self._worker_status: WorkerStatus | None = None
+        self._max_loop_lag_ms = 0.0
         self._failure: str | None = None
         self._dead: set[str] = set()  # services whose process exited or that reported a failure
         self._usage_error = False
@@ -150,9 +151,20 @@ class Controller:
         addresses = self._addresses.model_copy(update={"control": control})
         for name in MANAGERS:
             self._launcher.start(name, name, control)
-        await self._wait_services(MANAGERS, self._registered, "Register")
+        # The managers that depend on no one are configured as each registers: the worker manager
+        # starts the workers as early as possible.
         independent = ("dataset", "records", "worker_manager")
-        await self._configure(independent, addresses)
+        sent: set[str] = set()
+        while len(sent) < len(independent):
+            await self._wait_services(
+                [n for n in independent if n not in sent], self._registered, "Register", any_of=True
+            )
+            for name in independent:
+                if name in self._registered and name not in sent:
+                    await self._send(name, self._configure_message(addresses))
+                    sent.add(name)
+        await self._wait_services(independent, self._configured, "Configured")
+        await self._wait_services(("timing",), self._registered, "Register")
         addresses = addresses.model_copy(
             update={
                 "dataset": self._endpoint("dataset"),
@@ -166,21 +178,28 @@ class Controller:
         await self._configure(self._worker_ids, addresses)
 
     async def _configure(self, service_ids: Sequence[str], addresses: Addresses) -> None:
-        configure = Configure(
-            config=self._config, addresses=addresses, run_dir=str(self._run_dir), worker_ids=self._worker_ids
-        )
+        configure = self._configure_message(addresses)
         for service_id in service_ids:
             await self._send(service_id, configure)
         await self._wait_services(service_ids, self._configured, "Configured")
 
+    def _configure_message(self, addresses: Addresses) -> Configure:
+        return Configure(
+            config=self._config, addresses=addresses, run_dir=str(self._run_dir), worker_ids=self._worker_ids
+        )
+
     def _endpoint(self, service_id: str) -> str:
         return str(self._details[service_id]["endpoint"])
 
-    async def _wait_services(self, service_ids: Sequence[str], answered: Collection[str], what: str) -> None:
-        """Wait until every service in `service_ids` has sent `what`; a timeout names the late ones."""
+    async def _wait_services(
+        self, service_ids: Sequence[str], answered: Collection[str], what: str, *, any_of: bool = False
+    ) -> None:
+        """Wait until every (or, with `any_of`, some) service in `service_ids` has sent `what`; a
+        timeout names the late ones."""
+        done = any if any_of else all
         try:
             await self._wait(
-                lambda: all(s in answered for s in service_ids), self._config.service_start_timeout_s, what
+                lambda: done(s in answered for s in service_ids), self._config.service_start_timeout_s, what
             )
         except DeadlineExceeded as exc:
             late = ", ".join(s for s in service_ids if s not in answered)
@@ -238,7 +257,10 @@ class Controller:
                 if status == "completed":
                     status, error = "failed", f"{missing} of {total} records never arrived"
         dataset = self._details.get("dataset", {})
-        await self._send("records", Finalize(status=status, missing_records=missing, dataset=dataset))
+        finalize = Finalize(
+            status=status, missing_records=missing, dataset=dataset, max_loop_lag_ms=self._max_loop_lag_ms
+        )
+        await self._send("records", finalize)
         try:
             await self._wait(
                 lambda: self._results is not None,
@@ -348,6 +370,7 @@ class Controller:
                 self._results = message
             case WorkerStatus():
                 self._worker_status = message
+                self._max_loop_lag_ms = max(self._max_loop_lag_ms, message.max_loop_lag_ms)
             case WorkerLost(worker_id=worker_id, reason=reason) if worker_id not in self._configured:
                 self._fail(f"worker {worker_id} ended before it was ready: {reason}")
             case WorkerLost(worker_id=worker_id, reason=reason):

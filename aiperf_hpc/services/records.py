@@ -27,6 +27,7 @@ import zmq
 
 from aiperf_hpc import __version__
 from aiperf_hpc.core.metrics import compute_metrics
+from aiperf_hpc.core.validity import assess_validity
 from aiperf_hpc.errors import DeadlineExceeded
 from aiperf_hpc.exporters.csv_export import write_profile_export_csv
 from aiperf_hpc.exporters.json_export import write_profile_export_json
@@ -121,7 +122,9 @@ class RecordsManager(Service):
         loaded = read_records_jsonl(self._run_dir / RECORDS_FILE)
         metrics = compute_metrics(loaded.records, goodput=self._configure_message.config.metrics.goodput or None)
         config = self._configure_message.config
+        validity = assess_validity(metrics, max_loop_lag_ms=message.max_loop_lag_ms, workers=config.worker_count)
         metadata_ = {
+            "validity": validity.as_dict(),
             "status": message.status,
             "missing_records": message.missing_records,
             "torn_record_lines": loaded.skipped_lines,
@@ -138,7 +141,9 @@ class RecordsManager(Service):
         export_path = self._run_dir / "profile_export.json"
         write_profile_export_json(export_path, metrics, metadata_)
         write_profile_export_csv(self._run_dir / "profile_export.csv", metrics)
-        return ResultsReady(export_path=str(export_path), metrics=metrics.model_dump(mode="json"))
+        return ResultsReady(
+            export_path=str(export_path), metrics=metrics.model_dump(mode="json"), warnings=validity.warnings
+        )
 
 
 def _slurm_metadata() -> dict[str, str] | None:

@@ -66,6 +66,8 @@ def test_a_rate_the_client_cannot_keep_shows_as_send_lag(tmp_path: Path) -> None
     assert stats["max_in_flight"] <= 2
     # 40 requests of >= 20 ms through 2 slots take >= 400 ms, but were all due within 39 ms.
     assert run.export()["metrics"]["send_lag"]["max"] >= 400 - 39
+    assert run.export()["metadata"]["validity"]["valid"] is False  # said plainly, not silent
+    assert "warning: requests left late" in run.stderr
 
 
 def test_a_rate_with_a_duration_sends_only_what_is_due_before_its_end(tmp_path: Path) -> None:
