@@ -120,6 +120,19 @@ class Bus:
             if message is not None:
                 return message
 
+    async def next_message(self, sock: zmq.asyncio.Socket) -> tuple[bytes, Message]:
+        """Next valid message and the sender's identity (b"" on DEALER/PULL), with no deadline.
+
+        Only for a service's hot receive loops (credits, records): such a loop runs as long as its
+        service and ends by cancellation, while the control loop's silence limit bounds the
+        service's life. A per-message deadline would cost a task per message on the hot path.
+        """
+        while True:
+            frames: list[bytes] = await sock.recv_multipart(copy=True)
+            message = self._decode_last(frames)
+            if message is not None:
+                return (frames[0] if len(frames) > 1 else b""), message
+
     async def recv_routed(self, sock: zmq.asyncio.Socket, *, timeout_s: float, what: str) -> tuple[bytes, Message]:
         """Next valid message on a ROUTER socket, with the sender's identity."""
         while True:

@@ -28,7 +28,6 @@ import zmq
 from aiperf_hpc import __version__
 from aiperf_hpc.core.metrics import compute_metrics
 from aiperf_hpc.core.validity import assess_validity
-from aiperf_hpc.errors import DeadlineExceeded
 from aiperf_hpc.exporters.csv_export import write_profile_export_csv
 from aiperf_hpc.exporters.json_export import write_profile_export_json
 from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
@@ -84,10 +83,7 @@ class RecordsManager(Service):
 
     async def _pull_loop(self) -> None:
         while True:
-            try:
-                message = await self.bus.recv(self._pull, timeout_s=PROGRESS_INTERVAL_S, what="records")
-            except DeadlineExceeded:
-                continue
+            _, message = await self.bus.next_message(self._pull)
             if not isinstance(message, RecordBatch):
                 log.error("unexpected %s on the records socket", type(message).__name__)
                 continue

@@ -135,10 +135,7 @@ class TimingManager(Service):
 
     async def _credits_loop(self) -> None:
         while True:
-            try:
-                _, message = await self.bus.recv_routed(self._credits, timeout_s=1.0, what="credits")
-            except DeadlineExceeded:
-                continue
+            _, message = await self.bus.next_message(self._credits)
             match message:
                 case CreditReturn(credit_id=credit_id):
                     credit = self._ledger.settle(credit_id)

@@ -27,7 +27,6 @@ from aiperf_hpc.dataset.tokenizer import Tokenizer, load_tokenizer
 from aiperf_hpc.endpoints.payload import build_payload, encode_payload
 from aiperf_hpc.endpoints.response import ParsedResponse, parse_body, parse_stream
 from aiperf_hpc.endpoints.sse import parse_sse
-from aiperf_hpc.errors import DeadlineExceeded
 from aiperf_hpc.protocol.messages import (
     CancelCredits,
     Configure,
@@ -49,7 +48,6 @@ from aiperf_hpc.services.dataset_client import fetch_conversations
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 1.0
-_IDLE_POLL_S = 1.0
 _ERROR_BODY_CHARS = 300
 
 
@@ -134,10 +132,7 @@ class Worker(Service):
 
     async def _credits_loop(self) -> None:
         while True:
-            try:
-                message = await self.bus.recv(self._credits, timeout_s=_IDLE_POLL_S, what="credits")
-            except DeadlineExceeded:
-                continue
+            _, message = await self.bus.next_message(self._credits)
             match message:
                 case CreditDrop():
                     task = asyncio.get_running_loop().create_task(self._handle(message))
