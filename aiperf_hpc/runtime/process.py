@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -32,6 +33,20 @@ def die_with_parent() -> None:
     if expected_parent is not None and os.getppid() != int(expected_parent):
         # The parent died between fork and prctl: nobody would ever stop us.
         raise SystemExit(1)
+
+
+def raise_open_file_limit() -> None:
+    """Lift the soft limit on open files to the hard limit: every in-flight request holds a socket,
+    and thousands of concurrent streams need more than the usual soft limit of 1024."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def configure_logging(service_id: str, level: str = "INFO") -> None:

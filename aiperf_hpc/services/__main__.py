@@ -16,7 +16,7 @@ from aiperf_hpc.core.placement import SLURM_TASK_ID
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import keys_from_environment
-from aiperf_hpc.runtime.process import configure_logging, die_with_parent
+from aiperf_hpc.runtime.process import configure_logging, die_with_parent, raise_open_file_limit
 from aiperf_hpc.runtime.service import Service
 
 # Each process imports only its own service: start-up is CPU-bound on imports (aiohttp for workers,
@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
     if service_id == SLURM_TASK_ID:  # one task of the workers' srun step
         service_id = f"worker-{os.environ['SLURM_PROCID']}"
     die_with_parent()
+    raise_open_file_limit()
     configure_logging(service_id, os.environ.get("AIPERF_HPC_LOG_LEVEL", "INFO"))
     try:
         keys = keys_from_environment()
