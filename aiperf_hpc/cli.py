@@ -51,9 +51,13 @@ def profile(
     cluster: ClusterOptions = ClusterOptions(),
 ) -> int:
     """Measure a server: TTFT, ITL, latency, throughput and goodput under a given load."""
+    from aiperf_hpc.dataset.check import check_inputs
     from aiperf_hpc.run import run_profiles
 
-    return int(run_profiles(build_run_configs(endpoint, load, schedule, inputs, conversations, output, cluster)))
+    runs = build_run_configs(endpoint, load, schedule, inputs, conversations, output, cluster)
+    first = runs[0][1]  # every point of a sweep reads the same inputs
+    check_inputs(first.inputs, fixed_schedule=first.load.fixed_schedule)
+    return int(run_profiles(runs))
 
 
 @app.command
@@ -87,9 +91,11 @@ def submit(
 
     args = list(profile_args)
     try:
-        app.parse_args(["profile", *args], exit_on_error=False, print_error=False)
+        _, bound, _ = app.parse_args(["profile", *args], exit_on_error=False, print_error=False)
     except CycloptsError as exc:
         raise UsageError(f"profile options: {' '.join(str(exc).split())}") from None
+    bound.apply_defaults()
+    build_run_configs(**bound.arguments)  # refuse now what the job would refuse after waiting in the queue
     artifact_dir = Path("artifacts") / job_name
     if "--artifact-dir" in args:
         index = args.index("--artifact-dir")
@@ -117,6 +123,14 @@ def submit(
     result = submit_job(options, args, dry_run=dry_run)
     print(result if dry_run else f"submitted job {result}; results in {artifact_dir}")
     return 0
+
+
+# MockServerConfig field -> the mock-server option a user typed.
+_MOCK_OPTION_NAMES = {
+    "default_output_tokens": "--output-tokens",
+    "model_names": "--model-name",
+    "send_usage": "--usage",
+}
 
 
 @app.command(name="mock-server")
@@ -151,7 +165,7 @@ def mock_server(
             send_usage=usage,
         )
     except ValidationError as exc:
-        raise UsageError(describe_validation_error(exc)) from None
+        raise UsageError(describe_validation_error(exc, _MOCK_OPTION_NAMES)) from None
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {port}")
     try:

@@ -8,6 +8,7 @@ value.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -197,7 +198,7 @@ def build_run_configs(
     rates = _parse_list(load.request_rate, "--request-rate", float)
     if len(concurrencies) > 1 and len(rates) > 1:
         raise UsageError("sweep one of --concurrency and --request-rate, not both")
-    goodput = parse_goodput_spec(output.goodput) if output.goodput else {}
+    goodput = parse_goodput_spec(output.goodput) if output.goodput is not None else {}
     base_dir = output.artifact_dir or _default_artifact_dir(
         endpoint.model, endpoint.endpoint_type, load, schedule.fixed_schedule
     )
@@ -342,11 +343,12 @@ def _default_artifact_dir(model: str, endpoint_type: str, load: LoadOptions, fix
     return Path("artifacts") / f"{safe_model}-{endpoint_type}-{mode}"
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming the option a user typed (not the pydantic field) and what is wrong."""
+def describe_validation_error(exc: ValidationError, option_names: Mapping[str, str] = _OPTION_NAMES) -> str:
+    """One line naming the option a user typed (not the pydantic field) and what is wrong.
+    `option_names` maps the fields whose option is not simply the field's name with dashes."""
     first = exc.errors()[0]
     field = str(first["loc"][-1]) if first["loc"] else ""
-    option = _OPTION_NAMES.get(field, f"--{field.replace('_', '-')}" if field else "options")
+    option = option_names.get(field, f"--{field.replace('_', '-')}" if field else "options")
     message = str(first["msg"]).removeprefix("Value error, ")
     if not field:
         return message

@@ -7,12 +7,15 @@ also part of the wire protocol: adding an optional field is free, changing a mea
 
 from __future__ import annotations
 
+import math
 import os
-from pathlib import Path
+import re
+from pathlib import Path, PurePath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 EndpointType = Literal["chat", "completions", "embeddings"]
 RequestRateMode = Literal["constant", "poisson", "gamma"]
@@ -20,6 +23,10 @@ LauncherKind = Literal["auto", "local", "slurm"]
 OnWorkerLoss = Literal["continue", "abort"]
 CustomDatasetType = Literal["single_turn", "multi_turn", "mooncake_trace"]
 PublicDataset = Literal["sharegpt"]
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# RFC 9110 token characters: what an HTTP header name may contain.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 ENDPOINT_PATHS: dict[str, str] = {
     "chat": "/v1/chat/completions",
@@ -29,7 +36,43 @@ ENDPOINT_PATHS: dict[str, str] = {
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Every config model. Values must survive the wire (`Configure` is JSON written by orjson), so a
+    value orjson cannot write faithfully is refused here, naming its option, rather than crashing the
+    controller later: see `_wire_problem`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _fits_the_wire(cls, value: Any) -> Any:
+        problem = _wire_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("wire", "{problem}", {"problem": problem})
+        return value
+
+
+def _wire_problem(value: Any) -> str | None:
+    """Why orjson cannot carry `value` faithfully, or None: an integer beyond 64 bits (refused), a NaN
+    or infinite float (written as null), a string that is not UTF-8 (refused; argv decodes undecodable
+    bytes to lone surrogates), or a type JSON does not have. Nested models check their own fields."""
+    if value is None or isinstance(value, (bool, BaseModel)):
+        return None
+    if isinstance(value, int):
+        return None if _INT64_MIN <= value <= _INT64_MAX else f"{value} does not fit in a signed 64-bit integer"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if isinstance(value, (str, PurePath)):
+        try:
+            str(value).encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{str(value)!r} is not valid UTF-8"
+        return None
+    if isinstance(value, dict):
+        items = [item for pair in value.items() for item in pair]
+        return next((problem for item in items if (problem := _wire_problem(item)) is not None), None)
+    if isinstance(value, list):
+        return next((problem for item in value if (problem := _wire_problem(item)) is not None), None)
+    return f"a {type(value).__name__} cannot be sent as JSON"
 
 
 class EndpointConfig(_Frozen):
@@ -51,10 +94,36 @@ class EndpointConfig(_Frozen):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"--url must be an http:// or https:// URL with a host, got {url!r}")
         try:
-            _ = parts.port
+            port = parts.port
         except ValueError as exc:
             raise ValueError(f"--url has an invalid port: {url!r}") from exc
+        if port == 0:
+            raise ValueError(f"--url has an invalid port: {url!r}")
         return url.rstrip("/")
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, model: str) -> str:
+        if not model.strip():
+            raise ValueError(f"expected a model name, got {model!r}")
+        return model
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if _has_control_characters(value):
+                raise ValueError(f"the value of {name!r} contains a line break or control character")
+        return headers
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, api_key: str | None) -> str | None:
+        if api_key is not None and (not api_key or _has_control_characters(api_key)):
+            raise ValueError("the key is empty or contains a line break or control character")
+        return api_key
 
     @property
     def request_url(self) -> str:
@@ -67,6 +136,11 @@ class EndpointConfig(_Frozen):
         return self.url + path
 
 
+def _has_control_characters(text: str) -> bool:
+    """True when `text` holds a character that cannot go into an HTTP header (tab aside)."""
+    return any((ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F for char in text)
+
+
 class InputConfig(_Frozen):
     """What is sent: synthetic prompts (token lengths from normal distributions, clipped at 1) or a
     file. Lengths are in tokens of `tokenizer` (the bundled tokenizer when None)."""
@@ -76,7 +150,7 @@ class InputConfig(_Frozen):
     osl_mean: int | None = Field(default=None, ge=1)
     osl_stddev: float = Field(default=0.0, ge=0)
     num_entries: int = Field(default=100, ge=1)
-    random_seed: int = 0
+    random_seed: int = Field(default=0, ge=0)
     tokenizer: str | None = None
     prompt_prefix_pool_size: int = Field(default=0, ge=0)
     prompt_prefix_length: int = Field(default=0, ge=0)
@@ -100,6 +174,8 @@ class InputConfig(_Frozen):
             raise ValueError("--custom-dataset-type and --public-dataset cannot be used together")
         if self.input_file is not None and self.custom_dataset_type is None and self.public_dataset is None:
             raise ValueError("--input-file needs --custom-dataset-type or --public-dataset")
+        if self.input_file is not None and self.conversation_num is not None:
+            raise ValueError("--conversation-num makes synthetic conversations; it cannot be used with --input-file")
         return self
 
 
@@ -140,6 +216,14 @@ class LoadConfig(_Frozen):
             raise ValueError("--fixed-schedule replays the trace as is: no warmup or ramp-up with it")
         if self.request_rate_mode != "gamma" and self.burstiness != 1.0:
             raise ValueError("--burstiness needs --request-rate-mode gamma")
+        if self.request_rate is None and self.request_rate_mode != "poisson":
+            raise ValueError(f"--request-rate-mode {self.request_rate_mode} needs --request-rate")
+        if not self.fixed_schedule and (
+            self.fixed_schedule_start_offset_ms is not None
+            or self.fixed_schedule_end_offset_ms is not None
+            or self.fixed_schedule_speedup != 1.0
+        ):
+            raise ValueError("--fixed-schedule-start-offset, -end-offset and -speedup need --fixed-schedule")
         if (
             self.fixed_schedule_start_offset_ms is not None
             and self.fixed_schedule_end_offset_ms is not None
@@ -199,6 +283,12 @@ class RunConfig(_Frozen):
     workers: int = Field(default=0, ge=0, description="0 means: chosen from concurrency and CPU count")
     artifact_dir: Path = Path("artifacts")
     service_start_timeout_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        if self.load.fixed_schedule and (self.inputs.input_file is None or self.inputs.public_dataset is not None):
+            raise ValueError("--fixed-schedule replays the timestamps of an --input-file with a --custom-dataset-type")
+        return self
 
     @property
     def dataset_pass(self) -> bool:

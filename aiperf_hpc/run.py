@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import orjson
 import uvloop
 from rich.console import Console
 
@@ -76,11 +77,40 @@ def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMet
     if outcome.error:
         err.print(f"aiperf-hpc: error: {outcome.error}", markup=False)
     elif code is ExitCode.RUN_FAILED and outcome.request_count:
-        err.print(
-            f"aiperf-hpc: error: all {outcome.request_count} requests failed (see errors by type)",
-            markup=False,
-        )
+        err.print(f"aiperf-hpc: error: {_all_failed(outcome.request_count, metrics)}", markup=False)
     return code, metrics
+
+
+def _all_failed(request_count: int, metrics: RunMetrics | None) -> str:
+    """One line for a run where every request failed, naming the most frequent error and what the
+    server said, so a wrong model name reads as "3 with http_error:404: The model 'x' does not exist."
+    rather than as a bare count."""
+    line = f"all {request_count} requests failed"
+    if metrics is None or not metrics.errors_by_type:
+        return f"{line} (see errors by type)"
+    key, summary = next(iter(metrics.errors_by_type.items()))  # most frequent first
+    line += f"; {summary.count} with {key}"
+    sample = _server_message(summary.sample_message or "")
+    return f"{line}: {sample}" if sample else line
+
+
+_SHOWN_MESSAGE_CHARS = 200
+
+
+def _server_message(text: str) -> str:
+    """A response body shortened to one line; an OpenAI-style error body (`{"error": {"message": ...}}`,
+    or vLLM's top-level `message`) is reduced to its message."""
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        message = error.get("message") if isinstance(error, dict) else error
+        if isinstance(message, str) and message.strip():
+            text = message
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= _SHOWN_MESSAGE_CHARS else one_line[: _SHOWN_MESSAGE_CHARS - 3] + "..."
 
 
 def place(config: RunConfig, env: Mapping[str, str]) -> tuple[RunConfig, Placement]:
@@ -164,11 +194,17 @@ async def _run(
 
 
 def _prepare_run_dir(run_dir: Path) -> None:
-    """Create the artifact dir and remove a previous run's artifacts, so nothing stale is mixed in."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ARTIFACTS:
-        path = run_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    """Create the artifact dir and remove a previous run's artifacts, so nothing stale is mixed in.
+    Raises UsageError when the directory cannot be made or cleaned (a file in the way, no permission)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--artifact-dir {run_dir} is a file, not a directory")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for name in ARTIFACTS:
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot use --artifact-dir {run_dir}: {exc.strerror or exc}") from None

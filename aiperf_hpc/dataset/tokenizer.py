@@ -91,16 +91,9 @@ def load_tokenizer(spec: str | None, *, cache_dir: Path | None = None) -> Tokeni
     """
     if spec is None:
         return _load_bundled(cache_dir if cache_dir is not None else default_cache_dir())
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        file = path / _TOKENIZER_FILE
-        if not file.is_file():
-            raise UsageError(f"cannot load tokenizer {spec!r}: the directory has no {_TOKENIZER_FILE}")
+    file = local_tokenizer_file(spec)
+    if file is not None:
         return Tokenizer(spec, _from_file(spec, file))
-    if path.is_file():
-        return Tokenizer(spec, _from_file(spec, path))
-    if spec.startswith((".", "/", "~")) or spec.endswith(".json"):
-        raise UsageError(f"cannot load tokenizer {spec!r}: no such file or directory")
     try:
         backend = tokenizers.Tokenizer.from_pretrained(spec)
     except Exception as exc:  # hub, network and parse errors all come out of this one call
@@ -108,6 +101,22 @@ def load_tokenizer(spec: str | None, *, cache_dir: Path | None = None) -> Tokeni
             f"cannot load tokenizer {spec!r}: {_one_line(exc)}; pass a local directory with {_TOKENIZER_FILE}"
         ) from exc
     return Tokenizer(spec, backend)
+
+
+def local_tokenizer_file(spec: str) -> Path | None:
+    """The `tokenizer.json` that `spec` names as a local directory or file; None when `spec` is a hub
+    name. Only looks at the file system. Raises UsageError for a local path without a tokenizer file."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        file = path / _TOKENIZER_FILE
+        if not file.is_file():
+            raise UsageError(f"cannot load tokenizer {spec!r}: the directory has no {_TOKENIZER_FILE}")
+        return file
+    if path.is_file():
+        return path
+    if spec.startswith((".", "/", "~")) or spec.endswith(".json"):
+        raise UsageError(f"cannot load tokenizer {spec!r}: no such file or directory")
+    return None
 
 
 def default_cache_dir() -> Path:

@@ -19,6 +19,7 @@ import orjson
 from aiperf_hpc.errors import UsageError
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_INT64_MAX = 2**63 - 1  # entries cross the wire as JSON written by orjson, which stops at 64 bits
 _SHOWN_VALUE_CHARS = 40
 
 
@@ -210,11 +211,12 @@ def _format_ms(value_ms: float) -> str:
 
 
 def _as_int(value: Any) -> int | None:
-    """`value` as an int when it is an integer (bools excluded) or an integral float, else None."""
+    """`value` as an int when it is an integer (bools excluded) or an integral float of at most 64
+    bits, else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and abs(value) <= _INT64_MAX:
+        return value
     return None
