@@ -175,6 +175,62 @@ def mock_server(
     return 0
 
 
+@app.command
+def report(directory: Annotated[Path, Parameter(help="A run's (or a sweep's) artifact directory.")], /) -> int:
+    """Write DIRECTORY/report.html (one self-contained page that opens offline) and DIRECTORY/plots/*.png."""
+    from aiperf_hpc.reporting.report import write_report
+
+    print(f"report: {write_report(directory)}")
+    return 0
+
+
+runs_app = App(name="runs", help="Past runs: list them from their artifact directories.")
+app.command(runs_app)
+
+
+@runs_app.command(name="list")
+def runs_list(
+    root: Annotated[Path, Parameter(help="Where to look for runs (searched recursively).")] = Path("artifacts"),
+    /,
+    *,
+    as_json: Annotated[bool, Parameter(name="--json", negative=(), help="Print JSON instead of a table.")] = False,
+) -> int:
+    """One row per run under ROOT: id, date, model, endpoint, load, key metrics, Slurm job id."""
+    import orjson
+
+    from aiperf_hpc.reporting.runs import find_runs, render_runs_table, runs_as_json
+
+    found = find_runs(root)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    for problem in found.problems:
+        errors.print(f"aiperf-hpc: warning: skipped {problem}", markup=False)
+    if as_json:
+        print(orjson.dumps(runs_as_json(found.rows), option=orjson.OPT_INDENT_2).decode())
+    elif found.rows:
+        render_runs_table(found.rows, root=root, console=Console(highlight=False))
+    else:
+        errors.print(f"aiperf-hpc: no runs under {root} (no profile_export.json found)", markup=False)
+    return 0
+
+
+@app.command
+def compare(
+    *run_dirs: Annotated[Path, Parameter(help="Run directories; the first is the baseline.")],
+    as_json: Annotated[bool, Parameter(name="--json", negative=(), help="Print JSON instead of a table.")] = False,
+) -> int:
+    """Key metrics of runs side by side, with each run's change relative to the first."""
+    import orjson
+
+    from aiperf_hpc.reporting.compare import comparison_as_json, load_comparison, render_comparison
+
+    comparison = load_comparison(run_dirs)
+    if as_json:
+        print(orjson.dumps(comparison_as_json(comparison), option=orjson.OPT_INDENT_2).decode())
+    else:
+        render_comparison(comparison, console=Console(highlight=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:

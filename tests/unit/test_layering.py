@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "aiperf_hpc"
-PURE = ("core", "endpoints", "dataset", "protocol")
+PURE = ("core", "endpoints", "dataset", "protocol", "reporting")
 IO_LAYERS = ("aiperf_hpc.runtime", "aiperf_hpc.services", "aiperf_hpc.launch", "aiperf_hpc.run", "aiperf_hpc.cli")
 
 
