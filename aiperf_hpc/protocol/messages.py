@@ -257,6 +257,7 @@ ErrorType = Literal[
     "server_error_event",  # an `error` object inside a 2xx stream
     "cancelled",  # cancelled by the client (grace period over, Ctrl-C); not a server error
     "lost",  # its worker died; produced by the timing manager's ledger
+    "client_error",  # an unexpected failure inside the worker while handling the request
 ]
 
 

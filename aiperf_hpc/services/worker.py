@@ -41,7 +41,7 @@ from aiperf_hpc.protocol.messages import (
     WorkerHealth,
     WorkerReady,
 )
-from aiperf_hpc.runtime.bus import send
+from aiperf_hpc.runtime.bus import describe, send
 from aiperf_hpc.runtime.service import Service
 from aiperf_hpc.services.dataset_client import fetch_conversations
 
@@ -223,6 +223,9 @@ class Worker(Service):
             return failed("timeout", f"no complete response within {self._config.endpoint.request_timeout_s:g} s")
         except aiohttp.ClientError as exc:
             return failed("connection_error", str(exc))
+        except Exception as exc:  # failures become data: any other failure is still this request's record
+            log.exception("request of credit %d failed unexpectedly", credit.credit_id)
+            return failed("client_error", describe(exc))
         record = self._succeeded(credit, turn, started_wall_ns, sent_perf_ns, end_perf_ns, status, parsed)
         return record, parsed.text if parsed.error is None else None
 
