@@ -128,6 +128,11 @@ class Service:
             log.error("%s failed: %s", self.service_id, describe(exc))
             await self._report_failure(describe(exc))
             return 1
+        except Exception as exc:  # a bug: still reported in one line (the traceback goes to the log), exit 1
+            self._transition(State.FAILED)
+            log.exception("%s failed unexpectedly", self.service_id)
+            await self._report_failure(f"unexpected {describe(exc)} (see its log)")
+            return 1
         finally:
             await self.close()
 
