@@ -11,6 +11,9 @@ Routes:
     GET  /mock/requests                                the log of recent valid requests (truth.py)
     POST /mock/stats/reset                             zero the counters and empty the log
 
+With `zero_work` the generation routes answer fixed bytes instead (zero_work.py): no validation, no
+pacing, no error injection and no request log; the counters of /mock/stats still count.
+
 Pacing: the first content token is due `ttft_ms` after the handler starts, token k (from 0) at
 `start + ttft + k * itl`. Chunks that are due are written together, so a zero-latency stream is one
 write, and a stream that fell behind catches up in one burst instead of drifting. An embeddings answer
@@ -49,6 +52,7 @@ from aiperf_hpc.mock_server.payloads import (
     response_id,
 )
 from aiperf_hpc.mock_server.truth import TEXT_PREFIX_CHARS, MockStats, RequestSeen
+from aiperf_hpc.mock_server.zero_work import build_zero_work_bodies, wants_stream
 
 # Prompts of long synthetic inputs exceed aiohttp's 1 MiB default body limit.
 _MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -67,6 +71,9 @@ class _MockHandlers:
         self._itl_s = config.itl_ms / 1000.0
         self._paced = config.ttft_ms > 0 or config.itl_ms > 0
         self._models_body = models_body(config.model_names, int(time.time()))
+        model = config.model_names[0]
+        self._zero_work_chat = build_zero_work_bodies("chat", model)
+        self._zero_work_completions = build_zero_work_bodies("completions", model)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "chat")
@@ -76,6 +83,14 @@ class _MockHandlers:
 
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "embeddings")
+
+    async def chat_zero_work(self, request: web.Request) -> web.StreamResponse:
+        bodies = self._zero_work_chat
+        return await self._serve_fixed(request, bodies.stream, bodies.full)
+
+    async def completions_zero_work(self, request: web.Request) -> web.StreamResponse:
+        bodies = self._zero_work_completions
+        return await self._serve_fixed(request, bodies.stream, bodies.full)
 
     async def models(self, request: web.Request) -> web.Response:
         return web.Response(body=self._models_body, content_type="application/json")
@@ -129,6 +144,23 @@ class _MockHandlers:
             if parsed.stream:
                 return await self._stream(request, parsed, arrived_s)
             return await self._complete(request, parsed, arrived_s)
+        finally:
+            self._stats.on_departure()
+
+    async def _serve_fixed(self, request: web.Request, stream_body: bytes, full_body: bytes) -> web.StreamResponse:
+        """A zero-work answer: the body is read (so keep-alive works) and searched, never decoded."""
+        self._stats.on_arrival()
+        try:
+            if wants_stream(await request.read()):
+                response = web.Response(body=stream_body, headers=_SSE_HEADERS)
+            else:
+                response = web.Response(body=full_body, content_type="application/json")
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            except ConnectionResetError:
+                pass  # The client went away; there is no one left to answer.
+            return response
         finally:
             self._stats.on_departure()
 
@@ -222,8 +254,12 @@ def create_app(config: MockServerConfig) -> web.Application:
     """Build the mock server application; all state lives in the returned app."""
     handlers = _MockHandlers(config)
     app = web.Application(client_max_size=_MAX_BODY_BYTES)
-    app.router.add_post("/v1/chat/completions", handlers.chat)
-    app.router.add_post("/v1/completions", handlers.completions)
+    if config.zero_work:
+        app.router.add_post("/v1/chat/completions", handlers.chat_zero_work)
+        app.router.add_post("/v1/completions", handlers.completions_zero_work)
+    else:
+        app.router.add_post("/v1/chat/completions", handlers.chat)
+        app.router.add_post("/v1/completions", handlers.completions)
     app.router.add_post("/v1/embeddings", handlers.embeddings)
     app.router.add_get("/v1/models", handlers.models)
     app.router.add_get("/health", handlers.health)

@@ -11,7 +11,9 @@ class MockServerConfig(BaseModel):
     Latencies are in milliseconds. `error_rate` is the fraction of valid requests (chat, completions,
     embeddings) answered with `error_status`; the draws come from `random.Random(random_seed)`, so a
     run is repeatable. With `send_usage` False no answer carries `usage` (not even a stream that asked
-    for it), as from servers that never report token counts.
+    for it), as from servers that never report token counts. With `zero_work` the generation
+    endpoints answer fixed bytes (16 tokens) and ignore the other knobs, to measure a client's
+    own ceiling (see zero_work.py).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -24,3 +26,4 @@ class MockServerConfig(BaseModel):
     random_seed: int = 0
     model_names: list[str] = Field(default_factory=lambda: ["mock-model"], min_length=1)
     send_usage: bool = True
+    zero_work: bool = False

@@ -621,3 +621,53 @@ async def test_request_log_includes_injected_errors_and_is_emptied_by_reset() ->
 
     assert [seen["last_user_text_prefix"] for seen in before] == ["one two three"]
     assert after == []
+
+
+async def test_zero_work_streams_fixed_chat_events_whatever_the_body() -> None:
+    async with mock_server(MockServerConfig(zero_work=True, ttft_ms=60_000, error_rate=1.0)) as (session, base):
+        answers = []
+        for body in (
+            {**CHAT_BODY, "stream": True, "max_tokens": 3},
+            {"model": "not-served", "stream": True},  # neither validated nor paced nor failed
+        ):
+            answers.append(await post(session, f"{base}/v1/chat/completions", body))
+        async with session.post(
+            f"{base}/v1/chat/completions", data=b'{"stream": true, "messages": []}', headers={"Content-Type": "x"}
+        ) as response:
+            spaced = await response.read()
+        counters = await stats(session, base)
+        log = await get_json(session, f"{base}/mock/requests")
+
+    (status, raw, content_type), (other_status, other_raw, _) = answers
+    assert (status, other_status) == (200, 200)
+    assert content_type.startswith("text/event-stream")
+    assert raw == other_raw == spaced
+    events = sse_events(raw)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    assert len(chunks) == 1 + 16 + 1 + 1
+    for chunk in chunks:
+        assert_chunk_envelope(chunk, "chat.completion.chunk")
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    contents = [chunk["choices"][0]["delta"]["content"] for chunk in chunks[1:17]]
+    assert contents == list(WORDS[:16])
+    assert chunks[17]["choices"][0]["finish_reason"] == "length"
+    assert chunks[18]["usage"] == {"prompt_tokens": 0, "completion_tokens": 16, "total_tokens": 16}
+    assert counters["requests_total"] == 3
+    assert counters["errors_injected"] == 0
+    assert log == []
+
+
+async def test_zero_work_answers_completions_and_non_streamed_requests() -> None:
+    async with mock_server(MockServerConfig(zero_work=True)) as (session, base):
+        _, streamed, _ = await post(session, f"{base}/v1/completions", {**COMPLETIONS_BODY, "stream": True})
+        status, full, content_type = await post(session, f"{base}/v1/chat/completions", CHAT_BODY)
+
+    chunks = [json.loads(event) for event in sse_events(streamed)[:-1]]
+    assert [chunk["choices"][0]["text"] for chunk in chunks[:16]] == list(WORDS[:16])
+    assert all(chunk["object"] == "text_completion" for chunk in chunks)
+    assert status == 200
+    assert content_type.startswith("application/json")
+    result = json.loads(full)
+    assert result["choices"][0]["message"]["content"] == "".join(WORDS[:16])
+    assert result["usage"]["completion_tokens"] == 16
