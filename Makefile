@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 IMAGE ?= aiperf-hpc:latest
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install venv demo test lint format typecheck bench docker clean
@@ -61,9 +62,9 @@ format: install ## Format the code and apply ruff's safe fixes
 typecheck: install ## mypy --strict on the package (settings in pyproject.toml)
 	$(BIN)/mypy
 
-bench: install ## Run the engine's own overhead benchmarks (benchmarks/run.py)
+bench: install ## Every row of the performance table vs peers and wrk (BENCH_ARGS=--quick for a short run)
 	@if [ -f benchmarks/run.py ]; then \
-		$(BIN)/python benchmarks/run.py; \
+		$(BIN)/python benchmarks/run.py $(BENCH_ARGS); \
 	else \
 		echo "No benchmarks yet: benchmarks/run.py lands with a later issue (see benchmarks/README.md)."; \
 	fi

@@ -148,6 +148,9 @@ def mock_server(
     ] = None,
     random_seed: int = 0,
     usage: Annotated[bool, Parameter(help="Report token usage (--no-usage: never, like some servers).")] = True,
+    zero_work: Annotated[
+        bool, Parameter(negative=(), help="Answer fixed bytes in one write: the client's own ceiling (benchmarks).")
+    ] = False,
 ) -> int:
     """Run the bundled OpenAI-compatible mock server (no GPU needed)."""
     from aiperf_hpc.mock_server.config import MockServerConfig
@@ -163,6 +166,7 @@ def mock_server(
             random_seed=random_seed,
             model_names=model_name or ["mock-model"],
             send_usage=usage,
+            zero_work=zero_work,
         )
     except ValidationError as exc:
         raise UsageError(describe_validation_error(exc, _MOCK_OPTION_NAMES)) from None
