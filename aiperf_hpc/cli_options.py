@@ -135,6 +135,9 @@ class OutputOptions:
     goodput: Annotated[
         str | None, Parameter(help="SLOs in ms, e.g. 'time_to_first_token:200 inter_token_latency:20'.")
     ] = None
+    failure_threshold: Annotated[
+        float | None, Parameter(help="Stop early, with partial results, once more than this % of requests failed.")
+    ] = None
     workers: Annotated[int | None, Parameter(help="Worker processes (default: CPU cores, at most the cap).")] = None
     artifact_dir: Annotated[
         Path | None, Parameter(help="Where results go (default: artifacts/MODEL-ENDPOINT-...).")
@@ -181,6 +184,7 @@ _OPTION_NAMES = {
     "conversation_turn_delay_mean_ms": "--conversation-turn-delay-mean",
     "conversation_turn_delay_stddev_ms": "--conversation-turn-delay-stddev",
     "headers": "--header",
+    "failure_threshold_pct": "--failure-threshold",
 }
 
 
@@ -284,7 +288,7 @@ def _run_config(
                 request_cancellation_rate=schedule.request_cancellation_rate,
                 request_cancellation_delay_s=schedule.request_cancellation_delay,
             ),
-            metrics=MetricsConfig(goodput=goodput),
+            metrics=MetricsConfig(goodput=goodput, failure_threshold_pct=output.failure_threshold),
             cluster=ClusterConfig(
                 launcher=cluster.launcher,
                 nodes=cluster.nodes,

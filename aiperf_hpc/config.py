@@ -259,6 +259,17 @@ class MetricsConfig(_Frozen):
     it meets every SLO)."""
 
     goodput: dict[str, float] = Field(default_factory=dict)
+    failure_threshold_pct: float | None = Field(default=None, gt=0, le=100)
+
+    def failure_threshold_crossed(self, received: int, errors: int) -> bool:
+        """True once more than the threshold's share of the requests so far failed. Judged only from
+        `FAILURE_THRESHOLD_MIN_RECORDS` records on, so one early error cannot stop a run."""
+        if self.failure_threshold_pct is None or received < FAILURE_THRESHOLD_MIN_RECORDS:
+            return False
+        return errors * 100.0 > self.failure_threshold_pct * received
+
+
+FAILURE_THRESHOLD_MIN_RECORDS = 10
 
 
 class ClusterConfig(_Frozen):

@@ -362,8 +362,11 @@ class Controller:
             case Configured():
                 self._configured.add(sender)
                 self._details[sender] = message.detail
-            case RecordsProgress():
+            case RecordsProgress(received=received, errors=errors):
                 self._records_progress = message
+                if self._config.metrics.failure_threshold_crossed(received, errors):
+                    limit = self._config.metrics.failure_threshold_pct
+                    self._fail(f"{errors} of {received} requests failed, more than --failure-threshold {limit:g}%")
             case TimingDone():
                 self._timing_done = message
             case ResultsReady():

@@ -198,3 +198,15 @@ def test_no_socket_directory_is_left_behind(tmp_path: Path) -> None:
         run = run_cli(args, tmp_path / "art", extra_env={"TMPDIR": str(private_tmp)})
     assert run.returncode == 0, run.stderr
     assert list(private_tmp.iterdir()) == []
+
+
+def test_the_failure_threshold_stops_a_failing_run_early_with_partial_results(tmp_path: Path) -> None:
+    with mock_server("--error-rate", "1.0", "--ttft-ms", "5") as server:
+        args = [*PROFILE, "-u", server.url, "--concurrency", "2", "--request-count", "100000"]
+        run = run_cli([*args, "--failure-threshold", "50"], tmp_path / "art", timeout_s=60)
+    assert run.returncode == 1
+    assert "more than --failure-threshold 50%" in run.stderr
+    exported = run.export()
+    assert exported["metadata"]["status"] == "failed"
+    assert 10 <= exported["run"]["request_count"] < 100000
+    assert exported["run"]["request_count"] == len(run.records())  # every record that arrived is in the results

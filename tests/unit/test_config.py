@@ -50,3 +50,15 @@ def test_redacted_masks_secrets() -> None:
     assert data["endpoint"]["api_key"] == "***"
     assert data["endpoint"]["headers"] == {"X-Token": "***"}
     assert "sk-secret" not in str(data) and "t0k" not in str(data)
+
+
+def test_failure_threshold_is_judged_from_ten_records_on() -> None:
+    from aiperf_hpc.config import MetricsConfig
+
+    threshold = MetricsConfig(failure_threshold_pct=20.0)
+    assert not threshold.failure_threshold_crossed(received=9, errors=9)  # too few to judge
+    assert not threshold.failure_threshold_crossed(received=10, errors=2)  # 20% is not more than 20%
+    assert threshold.failure_threshold_crossed(received=10, errors=3)
+    assert not MetricsConfig().failure_threshold_crossed(received=100, errors=100)
+    with pytest.raises(ValidationError):
+        MetricsConfig(failure_threshold_pct=0)
