@@ -8,20 +8,13 @@ written under a temporary name and renamed, so an interrupted build never leaves
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import shutil
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-BOS = "<s>"
-EOS = "</s>"
 VOCAB_SIZE = 4000
-# A plain role-tagged template, for peers that render chat messages through the tokenizer.
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
-    "{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
+MODEL_MAX_LENGTH = 8192
+_MAKE_TINY_LLAMA = Path(__file__).resolve().parents[1] / "scripts" / "make_tiny_llama.py"
 
 
 def ensure_tokenizer_dir(corpus: Path, out_dir: Path) -> Path:
@@ -31,32 +24,12 @@ def ensure_tokenizer_dir(corpus: Path, out_dir: Path) -> Path:
     building = out_dir.with_name(out_dir.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=[BOS, EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train([str(corpus)], trainer)
-    tokenizer.save(str(building / "tokenizer.json"))
-    config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": BOS,
-        "eos_token": EOS,
-        "pad_token": EOS,
-        "add_bos_token": False,
-        "add_eos_token": False,
-        "clean_up_tokenization_spaces": False,
-        "model_max_length": 8192,
-        "chat_template": CHAT_TEMPLATE,
-    }
-    (building / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    special = {"bos_token": BOS, "eos_token": EOS, "pad_token": EOS}
-    (building / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
+    # The same HF-layout tokenizer the real-vLLM tests build (scripts/ is not a package: load it by path).
+    spec = importlib.util.spec_from_file_location("make_tiny_llama", _MAKE_TINY_LLAMA)
+    assert spec is not None and spec.loader is not None
+    make_tiny_llama = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_tiny_llama)
+    make_tiny_llama.train_tokenizer(corpus, building, vocab_size=VOCAB_SIZE, model_max_length=MODEL_MAX_LENGTH)
     shutil.rmtree(out_dir, ignore_errors=True)
     building.rename(out_dir)
     return out_dir

@@ -35,8 +35,12 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer(corpus: Path, out_dir: Path) -> int:
-    """Train a byte-level BPE on `corpus`, write tokenizer.json and tokenizer_config.json; return the vocab size."""
+def train_tokenizer(
+    corpus: Path, out_dir: Path, *, vocab_size: int = VOCAB_SIZE, model_max_length: int = MAX_POSITION_EMBEDDINGS
+) -> int:
+    """Train a byte-level BPE on `corpus` and write it in the Hugging Face layout (tokenizer.json,
+    tokenizer_config.json with a chat template, special_tokens_map.json); return the vocab size.
+    Needs only `tokenizers`: benchmarks/tokenizer_dir.py uses it too, for the peers' tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -44,7 +48,7 @@ def train_tokenizer(corpus: Path, out_dir: Path) -> int:
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=vocab_size,
         special_tokens=[BOS, EOS],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
@@ -59,7 +63,7 @@ def train_tokenizer(corpus: Path, out_dir: Path) -> int:
         "add_bos_token": False,
         "add_eos_token": False,
         "clean_up_tokenization_spaces": False,
-        "model_max_length": MAX_POSITION_EMBEDDINGS,
+        "model_max_length": model_max_length,
         "chat_template": CHAT_TEMPLATE,
     }
     (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
