@@ -254,15 +254,9 @@ class Worker(Service):
     ) -> RequestRecord:
         output_tokens, source = self._output_tokens(parsed)
         input_tokens = parsed.prompt_tokens if parsed.prompt_tokens is not None else turn.input_tokens_target
-        return RequestRecord(
-            credit_id=credit.credit_id,
-            phase=credit.phase,
-            worker_id=self.service_id,
-            node=self.hostname,
-            conversation_index=credit.conversation_index,
-            turn_index=credit.turn_index,
-            scheduled_wall_ns=credit.scheduled_wall_ns,
-            started_wall_ns=started_wall_ns,
+        return self._record(
+            credit,
+            started_wall_ns,
             latency_ns=end_perf_ns - sent_perf_ns,
             # A non-streamed response arrives whole: it has a latency but no token times.
             response_times_ns=[t - sent_perf_ns for t in parsed.content_times_ns] if self._streaming else [],
@@ -272,8 +266,6 @@ class Worker(Service):
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             output_tokens_source=source,
-            clock_offset_ns=self.clock_offset_ns,
-            clock_offset_bound_ns=self.clock_offset_bound_ns,
         )
 
     def _failed(
@@ -285,6 +277,17 @@ class Worker(Service):
         message: str,
         status: int | None = None,
     ) -> RequestRecord:
+        return self._record(
+            credit,
+            started_wall_ns,
+            latency_ns=time.perf_counter_ns() - sent_perf_ns,
+            status_code=status,
+            error_type=error_type,
+            error_message=(message or error_type)[:_ERROR_BODY_CHARS],
+        )
+
+    def _record(self, credit: CreditDrop, started_wall_ns: int, **outcome: Any) -> RequestRecord:
+        """A record of this worker for `credit`: who, what, when, plus the request's `outcome` fields."""
         return RequestRecord(
             credit_id=credit.credit_id,
             phase=credit.phase,
@@ -294,12 +297,9 @@ class Worker(Service):
             turn_index=credit.turn_index,
             scheduled_wall_ns=credit.scheduled_wall_ns,
             started_wall_ns=started_wall_ns,
-            latency_ns=time.perf_counter_ns() - sent_perf_ns,
-            status_code=status,
-            error_type=error_type,
-            error_message=(message or error_type)[:_ERROR_BODY_CHARS],
             clock_offset_ns=self.clock_offset_ns,
             clock_offset_bound_ns=self.clock_offset_bound_ns,
+            **outcome,
         )
 
 
