@@ -151,20 +151,9 @@ class Controller:
         addresses = self._addresses.model_copy(update={"control": control})
         for name in MANAGERS:
             self._launcher.start(name, name, control)
-        # The managers that depend on no one are configured as each registers: the worker manager
-        # starts the workers as early as possible.
+        await self._wait_services(MANAGERS, self._registered, "Register")
         independent = ("dataset", "records", "worker_manager")
-        sent: set[str] = set()
-        while len(sent) < len(independent):
-            await self._wait_services(
-                [n for n in independent if n not in sent], self._registered, "Register", any_of=True
-            )
-            for name in independent:
-                if name in self._registered and name not in sent:
-                    await self._send(name, self._configure_message(addresses))
-                    sent.add(name)
-        await self._wait_services(independent, self._configured, "Configured")
-        await self._wait_services(("timing",), self._registered, "Register")
+        await self._configure(independent, addresses)
         addresses = addresses.model_copy(
             update={
                 "dataset": self._endpoint("dataset"),
@@ -178,28 +167,21 @@ class Controller:
         await self._configure(self._worker_ids, addresses)
 
     async def _configure(self, service_ids: Sequence[str], addresses: Addresses) -> None:
-        configure = self._configure_message(addresses)
+        configure = Configure(
+            config=self._config, addresses=addresses, run_dir=str(self._run_dir), worker_ids=self._worker_ids
+        )
         for service_id in service_ids:
             await self._send(service_id, configure)
         await self._wait_services(service_ids, self._configured, "Configured")
 
-    def _configure_message(self, addresses: Addresses) -> Configure:
-        return Configure(
-            config=self._config, addresses=addresses, run_dir=str(self._run_dir), worker_ids=self._worker_ids
-        )
-
     def _endpoint(self, service_id: str) -> str:
         return str(self._details[service_id]["endpoint"])
 
-    async def _wait_services(
-        self, service_ids: Sequence[str], answered: Collection[str], what: str, *, any_of: bool = False
-    ) -> None:
-        """Wait until every (or, with `any_of`, some) service in `service_ids` has sent `what`; a
-        timeout names the late ones."""
-        done = any if any_of else all
+    async def _wait_services(self, service_ids: Sequence[str], answered: Collection[str], what: str) -> None:
+        """Wait until every service in `service_ids` has sent `what`; a timeout names the late ones."""
         try:
             await self._wait(
-                lambda: done(s in answered for s in service_ids), self._config.service_start_timeout_s, what
+                lambda: all(s in answered for s in service_ids), self._config.service_start_timeout_s, what
             )
         except DeadlineExceeded as exc:
             late = ", ".join(s for s in service_ids if s not in answered)
