@@ -88,14 +88,13 @@ def submit(
     Every option not listed here is a `profile` option and goes to the profile in the job."""
     from aiperf_hpc.launch.submit import SubmitOptions
     from aiperf_hpc.launch.submit import submit as submit_job
+    from aiperf_hpc.profile_args import parse_profile_argv
 
     args = list(profile_args)
     try:
-        _, bound, _ = app.parse_args(["profile", *args], exit_on_error=False, print_error=False)
-    except CycloptsError as exc:
-        raise UsageError(f"profile options: {' '.join(str(exc).split())}") from None
-    bound.apply_defaults()
-    build_run_configs(**bound.arguments)  # refuse now what the job would refuse after waiting in the queue
+        parse_profile_argv(args)  # refuse now what the job would refuse after waiting in the queue
+    except UsageError as exc:
+        raise UsageError(f"profile options: {exc}") from None
     artifact_dir = Path("artifacts") / job_name
     if "--artifact-dir" in args:
         index = args.index("--artifact-dir")

@@ -1,0 +1,53 @@
+"""Options given as data (recipes, REST bodies) become the same `profile` arguments as the shell's."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiperf_hpc.errors import UsageError
+from aiperf_hpc.profile_args import options_to_argv, parse_profile_argv
+
+
+def test_values_map_to_arguments() -> None:
+    argv = options_to_argv(
+        {
+            "model": "m",
+            "streaming": True,
+            "no_usage_example": False,
+            "request_rate": [10, 20],
+            "header": ["X-A:1", "X-B:2"],
+            "extra-inputs": {"ignore_eos": True, "top_k": 5, "stop": "x"},
+            "tokenizer": None,
+            "osl": 16,
+        }
+    )
+    assert argv == [
+        "--model", "m",
+        "--streaming",
+        "--no-no-usage-example",
+        "--request-rate", "10,20",
+        "--header", "X-A:1", "--header", "X-B:2",
+        "--extra-inputs", "ignore_eos:true", "--extra-inputs", "top_k:5", "--extra-inputs", "stop:x",
+        "--osl", "16",
+    ]  # fmt: skip
+
+
+def test_a_sweep_parses_to_one_config_per_point() -> None:
+    runs = parse_profile_argv(options_to_argv({"model": "m", "concurrency": [1, 4], "request-count": 8}))
+    assert [(label, config.load.concurrency) for label, config in runs] == [("concurrency1", 1), ("concurrency4", 4)]
+    assert all(config.load.request_count == 8 for _, config in runs)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"model": "m", "concurrency": 0}, "--concurrency"),
+        ({"model": "m", "no-such-option": 1}, "no-such-option"),
+        ({"model": "m", "osl": {"nested": [1]}}, "--osl"),
+        ({"concurrency": 2}, "--model"),
+        ({"model": "m", "osl": [[1]]}, "--osl"),
+    ],
+)
+def test_bad_options_are_usage_errors_naming_the_option(options: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_profile_argv(options_to_argv(options))
