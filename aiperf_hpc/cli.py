@@ -127,6 +127,8 @@ def submit(
 # MockServerConfig field -> the mock-server option a user typed.
 _MOCK_OPTION_NAMES = {
     "default_output_tokens": "--output-tokens",
+    "error_statuses": "--error-status",
+    "faults": "--fault",
     "model_names": "--model-name",
     "send_usage": "--usage",
 }
@@ -141,7 +143,16 @@ def mock_server(
     itl_ms: Annotated[float, Parameter(help="Time between tokens.")] = 0.0,
     output_tokens: Annotated[int, Parameter(help="Tokens per response when a request sets no max_tokens.")] = 16,
     error_rate: Annotated[float, Parameter(help="Fraction of requests answered with --error-status.")] = 0.0,
-    error_status: int = 500,
+    error_status: Annotated[
+        str, Parameter(help="Status of injected errors; a comma-separated list draws among them (429,503).")
+    ] = "500",
+    fault: Annotated[
+        list[str] | None,
+        Parameter(
+            negative_iterable=(),
+            help="KIND=FRACTION (repeat): disconnect, truncate, malformed, no-done, stall, non-json.",
+        ),
+    ] = None,
     model_name: Annotated[
         list[str] | None, Parameter(negative_iterable=(), help="Model names served (repeat).")
     ] = None,
@@ -153,15 +164,24 @@ def mock_server(
 ) -> int:
     """Run the bundled OpenAI-compatible mock server (no GPU needed)."""
     from aiperf_hpc.mock_server.config import MockServerConfig
+    from aiperf_hpc.mock_server.faults import parse_fault, parse_statuses
     from aiperf_hpc.mock_server.server import run_mock_server
 
+    try:
+        statuses = parse_statuses(error_status)
+        faults = dict(parse_fault(spec) for spec in fault or [])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if len(faults) < len(fault or []):
+        raise UsageError("--fault names the same kind twice")
     try:
         config = MockServerConfig(
             ttft_ms=ttft_ms,
             itl_ms=itl_ms,
             default_output_tokens=output_tokens,
             error_rate=error_rate,
-            error_status=error_status,
+            error_statuses=statuses,
+            faults=faults,
             random_seed=random_seed,
             model_names=model_name or ["mock-model"],
             send_usage=usage,

@@ -64,6 +64,8 @@ def parse_stream(endpoint_type: EndpointType, events: Sequence[SseEvent]) -> Par
     usage = _Usage()
     if endpoint_type == "embeddings":
         return usage.result(times_ns, pieces, "embeddings responses are never streamed", "invalid_response")
+    if not events:  # an empty body, or one that is not an event stream (plain text, a JSON object)
+        return usage.result(times_ns, pieces, "the streamed response holds no SSE event", "invalid_response")
     for index, event in enumerate(events):
         if event.data.strip() == _DONE:
             return usage.result(times_ns, pieces)

@@ -1,4 +1,4 @@
-"""A bundled OpenAI-compatible mock server with TTFT/ITL knobs, error injection and a truth endpoint."""
+"""A bundled OpenAI-compatible mock server with TTFT/ITL knobs, error and fault injection and a truth endpoint."""
 
 from aiperf_hpc.mock_server.app import create_app
 from aiperf_hpc.mock_server.config import MockServerConfig

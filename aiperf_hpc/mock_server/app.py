@@ -11,8 +11,11 @@ Routes:
     GET  /mock/requests                                the log of recent valid requests (truth.py)
     POST /mock/stats/reset                             zero the counters and empty the log
 
+Injected error statuses and faults (disconnects, truncated or malformed streams, stalls, bodies that are
+not JSON) are drawn per valid request as faults.py describes; /mock/stats counts each.
+
 With `zero_work` the generation routes answer fixed bytes instead (zero_work.py): no validation, no
-pacing, no error injection and no request log; the counters of /mock/stats still count.
+pacing, no error or fault injection and no request log; the counters of /mock/stats still count.
 
 Pacing: the first content token is due `ttft_ms` after the handler starts, token k (from 0) at
 `start + ttft + k * itl`. Chunks that are due are written together, so a zero-latency stream is one
@@ -26,13 +29,20 @@ import asyncio
 import contextlib
 import itertools
 import math
-import random
 import time
 
 import orjson
 from aiohttp import web
 
 from aiperf_hpc.mock_server.config import MockServerConfig
+from aiperf_hpc.mock_server.faults import (
+    CUT_SHORT,
+    MALFORMED_EVENT,
+    FaultKind,
+    Injector,
+    cut_stream_short,
+    send_faulty_body,
+)
 from aiperf_hpc.mock_server.pacing import sleep_until
 from aiperf_hpc.mock_server.parsing import (
     EmbeddingsRequest,
@@ -60,12 +70,12 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 
 
 class _MockHandlers:
-    """Request handlers sharing one config, one stats object and one error RNG (event loop thread only)."""
+    """Request handlers sharing one config, one stats object and one injector (event loop thread only)."""
 
     def __init__(self, config: MockServerConfig) -> None:
         self._config = config
         self._stats = MockStats()
-        self._error_rng = random.Random(config.random_seed)
+        self._injector = Injector(config.error_rate, config.error_statuses, config.faults, config.random_seed)
         self._sequence = itertools.count()
         self._ttft_s = config.ttft_ms / 1000.0
         self._itl_s = config.itl_ms / 1000.0
@@ -134,16 +144,23 @@ class _MockHandlers:
             except InvalidRequest as exc:
                 return await _send_json(request, exc.status, error_body(exc.status, exc.message, exc.error_type))
             self._stats.on_request_seen(_seen(endpoint, arrived_monotonic_s, parsed))
-            if self._config.error_rate > 0 and self._error_rng.random() < self._config.error_rate:
-                self._stats.on_error_injected()
-                status = self._config.error_status
-                body = error_body(status, "Error injected by the mock server", "MockInjectedError")
-                return await _send_json(request, status, body)
+            streamed = isinstance(parsed, GenerationRequest) and parsed.stream
+            injected = self._injector.draw(streamed)
+            fault: FaultKind | None = None
+            if isinstance(injected, int):
+                self._stats.on_error_injected(injected)
+                body = error_body(injected, "Error injected by the mock server", "MockInjectedError")
+                return await _send_json(request, injected, body)
+            if injected is not None:
+                self._stats.on_fault_injected(injected)
+                fault = injected
             if isinstance(parsed, EmbeddingsRequest):
-                return await self._embed(request, parsed, arrived_s)
-            if parsed.stream:
-                return await self._stream(request, parsed, arrived_s)
-            return await self._complete(request, parsed, arrived_s)
+                return await self._embed(request, parsed, arrived_s, fault)
+            if not parsed.stream:
+                return await self._complete(request, parsed, arrived_s, fault)
+            if fault == "non-json":
+                return await send_faulty_body(request, b"", fault)
+            return await self._stream(request, parsed, arrived_s, fault)
         finally:
             self._stats.on_departure()
 
@@ -164,16 +181,20 @@ class _MockHandlers:
         finally:
             self._stats.on_departure()
 
-    async def _stream(self, request: web.Request, parsed: GenerationRequest, arrived_s: float) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, parsed: GenerationRequest, arrived_s: float, fault: FaultKind | None
+    ) -> web.StreamResponse:
+        """A stream of `parsed.output_tokens` tokens, or of half of them when `fault` cuts it short."""
         kind = parsed.kind
         chunks = StreamChunks(kind, response_id(kind, next(self._sequence)), int(time.time()), parsed.model)
         pending = [chunks.role()] if kind == "chat" else []
+        tokens = parsed.output_tokens // 2 if fault in CUT_SHORT else parsed.output_tokens
         response = web.StreamResponse(headers=_SSE_HEADERS)
         try:
             await response.prepare(request)
             if self._paced:
                 first_token_s = arrived_s + self._ttft_s
-                for index in range(parsed.output_tokens):
+                for index in range(tokens):
                     deadline_s = first_token_s + index * self._itl_s
                     if time.perf_counter() < deadline_s:
                         if pending:
@@ -182,18 +203,28 @@ class _MockHandlers:
                         await sleep_until(deadline_s)
                     pending.append(chunks.token(index))
             else:
-                pending.extend(chunks.token(index) for index in range(parsed.output_tokens))
+                pending.extend(chunks.token(index) for index in range(tokens))
+            if fault is not None and fault in CUT_SHORT:
+                if pending:
+                    await response.write(b"".join(pending))
+                await cut_stream_short(request, response, fault, chunks.token(tokens))
+                return response
+            if fault == "malformed":
+                pending.append(MALFORMED_EVENT)
             pending.append(chunks.finish(parsed.finish_reason))
             if parsed.include_usage and self._config.send_usage:
                 pending.append(chunks.usage(parsed.prompt_tokens, parsed.output_tokens))
-            pending.append(DONE_EVENT)
+            if fault != "no-done":
+                pending.append(DONE_EVENT)
             await response.write(b"".join(pending))
             await response.write_eof()
         except ConnectionResetError:
             pass  # The client went away; there is no one left to answer.
         return response
 
-    async def _complete(self, request: web.Request, parsed: GenerationRequest, arrived_s: float) -> web.StreamResponse:
+    async def _complete(
+        self, request: web.Request, parsed: GenerationRequest, arrived_s: float, fault: FaultKind | None
+    ) -> web.StreamResponse:
         if self._paced:
             await sleep_until(arrived_s + self._ttft_s + (parsed.output_tokens - 1) * self._itl_s)
         id_ = response_id(parsed.kind, next(self._sequence))
@@ -207,15 +238,17 @@ class _MockHandlers:
             parsed.prompt_tokens,
             with_usage=self._config.send_usage,
         )
-        return await _send_json(request, 200, body)
+        return await _send_answer(request, body, fault)
 
-    async def _embed(self, request: web.Request, parsed: EmbeddingsRequest, arrived_s: float) -> web.StreamResponse:
+    async def _embed(
+        self, request: web.Request, parsed: EmbeddingsRequest, arrived_s: float, fault: FaultKind | None
+    ) -> web.StreamResponse:
         if self._paced:
             await sleep_until(arrived_s + self._ttft_s)
         id_ = response_id("embeddings", next(self._sequence))
         prompt_tokens = parsed.prompt_tokens if self._config.send_usage else None
         body = embeddings_body(id_, int(time.time()), parsed.model, parsed.inputs, prompt_tokens)
-        return await _send_json(request, 200, body)
+        return await _send_answer(request, body, fault)
 
 
 def _seen(endpoint: Endpoint, arrival_s: float, parsed: GenerationRequest | EmbeddingsRequest) -> RequestSeen:
@@ -248,6 +281,13 @@ async def _send_json(request: web.Request, status: int, body: bytes) -> web.Stre
     except ConnectionResetError:
         pass  # The client went away; there is no one left to answer.
     return response
+
+
+async def _send_answer(request: web.Request, body: bytes, fault: FaultKind | None) -> web.StreamResponse:
+    """A non-streamed 200 answer: `body`, or what fault `fault` makes of it."""
+    if fault is None:
+        return await _send_json(request, 200, body)
+    return await send_faulty_body(request, body, fault)
 
 
 def create_app(config: MockServerConfig) -> web.Application:

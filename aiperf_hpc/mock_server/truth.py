@@ -8,6 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from aiperf_hpc.mock_server.faults import FAULT_KINDS, FaultKind
 from aiperf_hpc.mock_server.parsing import Endpoint
 
 REQUEST_LOG_SIZE = 100_000
@@ -34,8 +35,10 @@ class MockStats:
     """Counts requests to the `/v1` endpoints that do work (chat, completions, embeddings).
 
     A request is in flight from the moment its handler starts until its response is fully written,
-    whatever the outcome (success, validation error, injected error, client disconnect). The log keeps
-    the last `REQUEST_LOG_SIZE` requests that passed validation, in arrival order.
+    whatever the outcome (success, validation error, injected error or fault, client disconnect).
+    `errors_injected` counts the injected error statuses (`errors_by_status` per status) and
+    `faults_injected` each fault kind injected (faults.py). The log keeps the last
+    `REQUEST_LOG_SIZE` requests that passed validation, in arrival order.
     Only the event loop thread calls these methods.
     """
 
@@ -44,6 +47,8 @@ class MockStats:
         self.requests_in_flight = 0
         self.max_in_flight = 0
         self.errors_injected = 0
+        self.errors_by_status: dict[int, int] = {}
+        self.faults_injected: dict[FaultKind, int] = dict.fromkeys(FAULT_KINDS, 0)
         self._log: deque[RequestSeen] = deque(maxlen=REQUEST_LOG_SIZE)
         self._idle = asyncio.Event()
         self._idle.set()
@@ -60,8 +65,12 @@ class MockStats:
         if self.requests_in_flight == 0:
             self._idle.set()
 
-    def on_error_injected(self) -> None:
+    def on_error_injected(self, status: int) -> None:
         self.errors_injected += 1
+        self.errors_by_status[status] = self.errors_by_status.get(status, 0) + 1
+
+    def on_fault_injected(self, kind: FaultKind) -> None:
+        self.faults_injected[kind] += 1
 
     def on_request_seen(self, seen: RequestSeen) -> None:
         self._log.append(seen)
@@ -75,6 +84,8 @@ class MockStats:
         `requests_in_flight`, and `max_in_flight` restarts from that level."""
         self.requests_total = 0
         self.errors_injected = 0
+        self.errors_by_status.clear()
+        self.faults_injected = dict.fromkeys(FAULT_KINDS, 0)
         self.max_in_flight = self.requests_in_flight
         self._log.clear()
 
@@ -84,6 +95,8 @@ class MockStats:
             "requests_in_flight": self.requests_in_flight,
             "max_in_flight": self.max_in_flight,
             "errors_injected": self.errors_injected,
+            "errors_by_status": {str(status): count for status, count in sorted(self.errors_by_status.items())},
+            "faults_injected": dict(self.faults_injected),
             "ttft_ms": ttft_ms,
             "itl_ms": itl_ms,
         }

@@ -280,6 +280,29 @@ MOCK_SERVER_CASES = [
     Case("mock-error-status-200", ["mock-server", "--error-status", "200"], "invalid --error-status"),
     Case("mock-ttft-negative", ["mock-server", "--ttft-ms", "-1"], "invalid --ttft-ms"),
     Case("mock-output-tokens-0", ["mock-server", "--output-tokens", "0"], "invalid --output-tokens"),
+    Case(
+        "mock-error-status-list-200",
+        ["mock-server", "--error-status", "429,200"],
+        "invalid --error-status: an error status is 400..599, got 200",
+    ),
+    Case("mock-error-status-not-a-list", ["mock-server", "--error-status", "429;503"], "--error-status expects"),
+    Case("mock-fault-unknown-kind", ["mock-server", "--fault", "explode=0.1"], "--fault expects KIND=FRACTION"),
+    Case("mock-fault-without-fraction", ["mock-server", "--fault", "stall"], "got 'stall'"),
+    Case(
+        "mock-fault-fraction-2",
+        ["mock-server", "--fault", "stall=2"],
+        "invalid --fault: the fraction of 'stall' must be in (0, 1], got 2.0",
+    ),
+    Case(
+        "mock-fault-twice",
+        ["mock-server", "--fault", "stall=0.1", "--fault", "stall=0.2"],
+        "--fault names the same kind twice",
+    ),
+    Case(
+        "mock-fractions-above-1",
+        ["mock-server", "--error-rate", "0.6", "--fault", "stall=0.5"],
+        "--error-rate and the --fault fractions add up to 1.1, more than 1",
+    ),
 ]
 
 CASES = PROFILE_CASES + SUBMIT_CASES + MOCK_SERVER_CASES

@@ -277,7 +277,7 @@ async def test_error_rate_one_answers_every_request_with_error_status() -> None:
 
 
 async def test_error_injection_is_deterministic_per_seed() -> None:
-    config = MockServerConfig(error_rate=0.5, error_status=503, random_seed=7)
+    config = MockServerConfig(error_rate=0.5, error_statuses=[503], random_seed=7)
 
     async def statuses() -> list[int]:
         async with mock_server(config) as (session, base):
@@ -486,7 +486,7 @@ async def test_embeddings_bad_body_is_400(body: Any) -> None:
 
 
 async def test_embeddings_count_in_stats_and_take_injected_errors() -> None:
-    async with mock_server(MockServerConfig(error_rate=1.0, error_status=503)) as (session, base):
+    async with mock_server(MockServerConfig(error_rate=1.0, error_statuses=[503])) as (session, base):
         status, raw, _ = await post(session, f"{base}/v1/embeddings", {"input": "x"})
         truth = await stats(session, base)
 

@@ -121,10 +121,15 @@ def test_missing_done_is_an_invalid_response_that_keeps_what_was_read() -> None:
     assert parsed.completion_tokens == 1
 
 
-def test_empty_stream_is_missing_done() -> None:
+def test_a_stream_without_any_event_is_an_invalid_response() -> None:
     parsed = parse_stream("completions", [])
-    assert parsed.error == "stream ended without [DONE]"
+    assert (parsed.error, parsed.error_kind) == ("the streamed response holds no SSE event", "invalid_response")
     assert parsed.content_times_ns == []
+
+
+def test_a_plain_text_body_is_not_an_event_stream() -> None:
+    parsed = parse_stream("chat", parse_sse([(1, b"upstream: bad gateway\n")]))
+    assert parsed.error == "the streamed response holds no SSE event"
 
 
 def test_malformed_json_event_names_its_index_and_stops_parsing() -> None:
