@@ -255,6 +255,9 @@ def compare(
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Whatever the caller's umask, nothing a command or its child processes create (artifacts, logs,
+    # sbatch scripts, reports) is writable by other users; group bits are left as the caller set them.
+    os.umask(os.umask(0) | 0o002)
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         result = app(argv, exit_on_error=False, print_error=False, result_action="return_value")
