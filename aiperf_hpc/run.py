@@ -75,7 +75,9 @@ def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMet
         out.print(f"Artifacts: {run_dir}", markup=False)
     code = decide_exit_code(outcome)
     if outcome.error:
-        err.print(f"aiperf-hpc: error: {outcome.error}", markup=False)
+        leading = _leading_error(metrics)
+        because = f"; most frequent error: {leading}" if leading else ""
+        err.print(f"aiperf-hpc: error: {outcome.error}{because}", markup=False)
     elif code is ExitCode.RUN_FAILED and outcome.request_count:
         err.print(f"aiperf-hpc: error: {_all_failed(outcome.request_count, metrics)}", markup=False)
     return code, metrics
@@ -86,12 +88,19 @@ def _all_failed(request_count: int, metrics: RunMetrics | None) -> str:
     server said, so a wrong model name reads as "3 with http_error:404: The model 'x' does not exist."
     rather than as a bare count."""
     line = f"all {request_count} requests failed"
+    leading = _leading_error(metrics)
+    return f"{line}; {leading}" if leading else f"{line} (see errors by type)"
+
+
+def _leading_error(metrics: RunMetrics | None) -> str | None:
+    """The most frequent error as `N with KEY: what the server said`; None when no request failed.
+    It says why a run that failed on its requests (all of them, or past --failure-threshold) failed:
+    a server that died mid-run reads as connection errors."""
     if metrics is None or not metrics.errors_by_type:
-        return f"{line} (see errors by type)"
+        return None
     key, summary = next(iter(metrics.errors_by_type.items()))  # most frequent first
-    line += f"; {summary.count} with {key}"
     sample = _server_message(summary.sample_message or "")
-    return f"{line}: {sample}" if sample else line
+    return f"{summary.count} with {key}: {sample}" if sample else f"{summary.count} with {key}"
 
 
 _SHOWN_MESSAGE_CHARS = 200
