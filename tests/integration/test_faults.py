@@ -4,6 +4,8 @@ the counts in profile_export.json equal what the server says it injected."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from tests.integration.harness import (
     CLI,
     CliRun,
+    cmdline,
     mock_server,
     new_tag,
     processes_tagged,
@@ -145,4 +148,40 @@ def test_a_server_that_dies_mid_run_ends_the_run_with_every_request_recorded(tmp
     assert exported["run"]["success_count"] > 0
     assert list(exported["errors_by_type"]) == ["connection_error"]
     assert exported["errors_by_type"]["connection_error"]["count"] == exported["run"]["error_count"] > 0
+    wait_for(lambda: not processes_tagged(tag), 10, "every child process to end")
+
+
+@pytest.mark.parametrize("service", ["dataset", "timing", "worker_manager"])
+def test_a_manager_process_killed_mid_run_fails_the_run_naming_it(tmp_path: Path, service: str) -> None:
+    tag = new_tag()
+    artifact_dir = tmp_path / "art"
+    with mock_server("--ttft-ms", "20") as server:
+        args = [*PROFILE, "-u", server.url, "--streaming", "--request-count", "100000"]
+        process = subprocess.Popen(
+            [*CLI, *args, "--artifact-dir", str(artifact_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=tagged_env(tag),
+        )
+        try:
+            records = artifact_dir / "records.jsonl"
+            wait_for(lambda: records.exists() and records.stat().st_size > 0, 60, "the first records")
+            victims = [pid for pid in processes_tagged(tag) if f" {service} {service} " in cmdline(pid)]
+            assert len(victims) == 1, [cmdline(pid) for pid in processes_tagged(tag)]
+            os.kill(victims[0], signal.SIGKILL)
+            _, stderr = process.communicate(timeout=90)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
+    assert process.returncode == 1, stderr
+    assert f"aiperf-hpc: error: service {service} exited with code -9" in stderr
+    assert "Traceback" not in stderr
+    run = CliRun(process.returncode, "", stderr, artifact_dir)
+    exported = run.export()
+    assert exported["metadata"]["status"] == "failed"
+    # Without timing nobody knows what was issued, so nothing waits for the requests still in flight:
+    # their records can land in records.jsonl after the export was computed (docs/reliability.md).
+    assert len(run.records()) >= exported["run"]["request_count"] > 0
     wait_for(lambda: not processes_tagged(tag), 10, "every child process to end")
