@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import App, CycloptsError, Parameter
 from pydantic import ValidationError
@@ -29,6 +29,9 @@ from aiperf_hpc.cli_options import (
 )
 from aiperf_hpc.errors import AiperfError, RunError, UsageError
 from aiperf_hpc.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from aiperf_hpc.core.sbatch import SubmitOptions
 
 _NO_EMPTY = {"negative_iterable": ()}
 
@@ -60,12 +63,33 @@ def profile(
     return int(run_profiles(runs))
 
 
+_SET_HELP = "Override a recipe value: KEY=VALUE, KEY dotted (benchmark.concurrency=8), VALUE as YAML (repeat)."
+
+
+@app.command(name="run")
+def run_recipe(
+    recipe: Annotated[Path, Parameter(help="The recipe file (YAML): server, benchmark(s), slurm.")],
+    /,
+    *,
+    set_: Annotated[list[str] | None, Parameter(name="--set", help=_SET_HELP, **_NO_EMPTY)] = None,
+) -> int:
+    """Run a recipe here: start its server, wait for its health, run its benchmark(s), stop the server.
+
+    See docs/recipes.md for the format."""
+    from aiperf_hpc.recipe import load_recipe
+    from aiperf_hpc.run_recipe import run_recipe as run
+
+    return int(run(load_recipe(recipe, set_), recipe))
+
+
 @app.command
 def submit(
     *profile_args: Annotated[str, Parameter(allow_leading_hyphen=True, show=False)],
-    nodes: Annotated[int, Parameter(help="Nodes for the workers (plus --server-nodes with a server).")],
-    workers_per_node: Annotated[int, Parameter(help="Workers (Slurm tasks) per node.")],
-    time: Annotated[str, Parameter(help="Job time limit, HH:MM:SS or D-HH:MM:SS.")],
+    nodes: Annotated[
+        int | None, Parameter(help="Nodes for the workers (plus --server-nodes with a server). Required.")
+    ] = None,
+    workers_per_node: Annotated[int | None, Parameter(help="Workers (Slurm tasks) per node. Required.")] = None,
+    time: Annotated[str | None, Parameter(help="Job time limit, HH:MM:SS or D-HH:MM:SS. Required.")] = None,
     partition: str | None = None,
     account: str | None = None,
     qos: str | None = None,
@@ -81,47 +105,88 @@ def submit(
         list[str] | None, Parameter(help="Shell line run first, e.g. 'module load ...'.", **_NO_EMPTY)
     ] = None,
     python: Annotated[str | None, Parameter(help="aiperf-hpc's Python on the nodes (default: this one).")] = None,
+    set_: Annotated[list[str] | None, Parameter(name="--set", help=_SET_HELP, **_NO_EMPTY)] = None,
     dry_run: Annotated[bool, Parameter(help="Print the sbatch script instead of submitting it.")] = False,
 ) -> int:
     """Write an sbatch script for a whole experiment (optional server step + profile) and submit it.
 
-    Every option not listed here is a `profile` option and goes to the profile in the job."""
-    from aiperf_hpc.launch.submit import SubmitOptions
+    Every option not listed here is a `profile` option and goes to the profile in the job. Or give
+    one recipe file (`submit recipe.yaml`), whose slurm section holds these options."""
     from aiperf_hpc.launch.submit import submit as submit_job
     from aiperf_hpc.profile_args import parse_profile_argv
+    from aiperf_hpc.recipe import is_recipe_path, load_recipe, submit_plan
 
     args = list(profile_args)
-    try:
-        parse_profile_argv(args)  # refuse now what the job would refuse after waiting in the queue
-    except UsageError as exc:
-        raise UsageError(f"profile options: {exc}") from None
-    artifact_dir = Path("artifacts") / job_name
+    submit_options = {
+        "--nodes": (nodes, None),
+        "--workers-per-node": (workers_per_node, None),
+        "--time": (time, None),
+        "--partition": (partition, None),
+        "--account": (account, None),
+        "--qos": (qos, None),
+        "--server-command": (server_command, None),
+        "--server-nodes": (server_nodes, 1),
+        "--server-port": (server_port, 8000),
+        "--server-health-timeout": (server_health_timeout, 900.0),
+        "--job-name": (job_name, "aiperf-hpc"),
+        "--extra-sbatch": (extra_sbatch, None),
+        "--setup": (setup, None),
+        "--python": (python, None),
+    }
+    if args and is_recipe_path(args[0]):
+        if len(args) > 1:
+            raise UsageError(f"with a recipe, put profile options in its benchmark section, not {args[1]!r}")
+        given = [name for name, (value, default) in submit_options.items() if value != default]
+        if given:
+            raise UsageError(f"with a recipe, put {given[0]} in its slurm or server section")
+        recipe_path = Path(args[0])
+        options, args = submit_plan(load_recipe(recipe_path, set_), recipe_path)
+    else:
+        if set_:
+            raise UsageError("--set needs a recipe file")
+        missing = [name for name in ("--nodes", "--workers-per-node", "--time") if submit_options[name][0] is None]
+        if missing:
+            raise UsageError(f"submit needs {', '.join(missing)} (or a recipe file)")
+        assert nodes is not None and workers_per_node is not None and time is not None  # checked above
+        try:
+            parse_profile_argv(args)  # refuse now what the job would refuse after waiting in the queue
+        except UsageError as exc:
+            raise UsageError(f"profile options: {exc}") from None
+        options = _submit_options(
+            args,
+            nodes=nodes,
+            workers_per_node=workers_per_node,
+            partition=partition,
+            account=account,
+            time=time,
+            qos=qos,
+            server_command=server_command,
+            server_nodes=server_nodes,
+            server_health_timeout_s=server_health_timeout,
+            server_port=server_port,
+            job_name=job_name,
+            extra_sbatch=extra_sbatch or [],
+            python=python or sys.executable,
+            setup=setup or [],
+        )
+    result = submit_job(options, args, dry_run=dry_run)
+    print(result if dry_run else f"submitted job {result}; results in {options.artifact_dir}")
+    return 0
+
+
+def _submit_options(args: list[str], **options: Any) -> SubmitOptions:
+    """SubmitOptions from submit's options; an `--artifact-dir` among the profile arguments is taken
+    out of `args` (the job passes its own) and becomes the job's artifact dir."""
+    from aiperf_hpc.launch.submit import SubmitOptions
+
+    artifact_dir = Path("artifacts") / options["job_name"]
     if "--artifact-dir" in args:
         index = args.index("--artifact-dir")
         if index + 1 >= len(args):
             raise UsageError("--artifact-dir needs a value")
         artifact_dir = Path(args[index + 1])
         del args[index : index + 2]
-    options = SubmitOptions(
-        nodes=nodes,
-        workers_per_node=workers_per_node,
-        partition=partition,
-        account=account,
-        time=time,
-        qos=qos,
-        server_command=server_command,
-        server_nodes=server_nodes,
-        server_health_timeout_s=server_health_timeout,
-        server_port=server_port,
-        job_name=job_name,
-        artifact_dir=artifact_dir,
-        extra_sbatch=extra_sbatch or [],
-        python=python or sys.executable,
-        setup=setup or [],
-    )
-    result = submit_job(options, args, dry_run=dry_run)
-    print(result if dry_run else f"submitted job {result}; results in {artifact_dir}")
-    return 0
+    return SubmitOptions(artifact_dir=artifact_dir, **options)
 
 
 # MockServerConfig field -> the mock-server option a user typed.
