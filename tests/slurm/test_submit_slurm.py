@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.slurm.conftest import SlurmCluster, slurm_env
 
@@ -58,5 +59,45 @@ def test_a_whole_experiment_with_the_mock_server_as_the_vllm_step(slurm_cluster:
     exported = json.loads((artifact_dir / "profile_export.json").read_text())
     assert exported["run"]["request_count"] == 40 and exported["run"]["success_count"] == 40
     assert exported["run"]["nodes"] == 2  # the workers ran on the two load nodes, the server on the third
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass  # the job stopped its server step on the way out
+
+
+def test_a_recipe_with_the_mock_server_as_its_server_step(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    port = free_port()
+    artifact_dir = tmp_path / "art"
+    recipe = {
+        "artifact_dir": str(artifact_dir),
+        "server": {
+            # Shell code reading the recipe's env: both reach the server step.
+            "command": 'exec "$PY" -m aiperf_hpc.cli mock-server --port "$MOCK_PORT" --ttft-ms 5',
+            "env": {"PY": sys.executable, "MOCK_PORT": str(port)},
+            "port": port,
+            "health_timeout_s": 60,
+        },
+        "benchmark": {"model": "mock-model", "streaming": True, "concurrency": 4, "request-count": 40, "osl": 4},
+        "slurm": {
+            "partition": slurm_cluster.partition,
+            "time": "00:05:00",
+            "nodes": 2,
+            "workers_per_node": 1,
+            "job_name": slurm_cluster.new_job_name(),
+        },
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    args = ["submit", str(path), "--set", "benchmark.isl=16", "--set", "benchmark.zmq-host=127.0.0.1"]
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, env=slurm_env(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    job_id = int(done.stdout.split()[2].rstrip(";"))
+    state = slurm_cluster.wait_finished(job_id, 180)
+    outputs = "\n".join(p.read_text() for p in artifact_dir.glob("slurm-*"))
+    assert state.exit_code == 0, outputs
+    exported = json.loads((artifact_dir / "profile_export.json").read_text())
+    assert exported["run"]["request_count"] == 40 and exported["run"]["success_count"] == 40
+    assert exported["run"]["nodes"] == 2
+    assert exported["metadata"]["config"]["inputs"]["isl_mean"] == 16  # --set reached the job
+    assert (artifact_dir / "aiperf-hpc.sbatch").exists()
+    assert "listening on" in next(artifact_dir.glob("server-*.log")).read_text()
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
         pass  # the job stopped its server step on the way out
