@@ -117,7 +117,7 @@ def submit(
     from aiperf_hpc.recipe import is_recipe_path, load_recipe, submit_plan
 
     args = list(profile_args)
-    submit_options = {
+    own_options = {
         "--nodes": (nodes, None),
         "--workers-per-node": (workers_per_node, None),
         "--time": (time, None),
@@ -136,7 +136,7 @@ def submit(
     if args and is_recipe_path(args[0]):
         if len(args) > 1:
             raise UsageError(f"with a recipe, put profile options in its benchmark section, not {args[1]!r}")
-        given = [name for name, (value, default) in submit_options.items() if value != default]
+        given = [name for name, (value, default) in own_options.items() if value != default]
         if given:
             raise UsageError(f"with a recipe, put {given[0]} in its slurm or server section")
         recipe_path = Path(args[0])
@@ -144,7 +144,7 @@ def submit(
     else:
         if set_:
             raise UsageError("--set needs a recipe file")
-        missing = [name for name in ("--nodes", "--workers-per-node", "--time") if submit_options[name][0] is None]
+        missing = [name for name in ("--nodes", "--workers-per-node", "--time") if own_options[name][0] is None]
         if missing:
             raise UsageError(f"submit needs {', '.join(missing)} (or a recipe file)")
         assert nodes is not None and workers_per_node is not None and time is not None  # checked above

@@ -233,17 +233,18 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
         raise UsageError(f"--set {key}: {text!r} is not a YAML value") from None
     node: Any = data
     for index, part in enumerate(parts):
-        last = index == len(parts) - 1
         if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            if last:
-                node[int(part)] = value
-            node = node[int(part)]
+            slot: Any = int(part)
         elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            node = node.setdefault(part, {})
+            slot = part
         else:
             raise UsageError(f"--set {key}: {'.'.join(parts[:index]) or 'the recipe'} has no key {part!r}")
+        if index == len(parts) - 1:
+            node[slot] = value
+        else:
+            if isinstance(node, dict):
+                node.setdefault(slot, {})  # `--set server.command=x` on a recipe without a server
+            node = node[slot]
 
 
 def _option_names(argv: list[str]) -> set[str]:

@@ -196,3 +196,20 @@ def test_submit_with_a_recipe_prints_the_script(tmp_path: Path, capsys: pytest.C
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert "#SBATCH --nodes=2" in out and "#SBATCH --job-name=exp" in out and "--concurrency 8" in out
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("benchmark", "--set takes KEY=VALUE"),
+        ("benchmark.5.osl=4", "--set benchmark.5.osl: benchmark has no key '5'"),
+        ("benchmark.0.model.x=4", "--set benchmark.0.model.x: benchmark.0.model has no key 'x'"),
+        ("server.port=[1", "is not a YAML value"),
+        ("server.prot=1", "exp.yaml: server.prot: unknown key"),
+    ],
+)
+def test_bad_overrides_are_one_line(tmp_path: Path, override: str, message: str) -> None:
+    path = write(tmp_path, "server: {command: x}\nbenchmark: [{model: m}]\n")
+    with pytest.raises(UsageError) as raised:
+        load_recipe(path, [override])
+    assert message in str(raised.value)
