@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 from cyclopts import App, CycloptsError, Parameter
 from pydantic import ValidationError
@@ -29,9 +29,6 @@ from aiperf_hpc.cli_options import (
 )
 from aiperf_hpc.errors import AiperfError, RunError, UsageError
 from aiperf_hpc.exit_codes import ExitCode
-
-if TYPE_CHECKING:
-    from aiperf_hpc.core.sbatch import SubmitOptions
 
 _NO_EMPTY = {"negative_iterable": ()}
 
@@ -112,6 +109,7 @@ def submit(
 
     Every option not listed here is a `profile` option and goes to the profile in the job. Or give
     one recipe file (`submit recipe.yaml`), whose slurm section holds these options."""
+    from aiperf_hpc.launch.submit import SubmitOptions
     from aiperf_hpc.launch.submit import submit as submit_job
     from aiperf_hpc.profile_args import parse_profile_argv
     from aiperf_hpc.recipe import is_recipe_path, load_recipe, submit_plan
@@ -152,8 +150,14 @@ def submit(
             parse_profile_argv(args)  # refuse now what the job would refuse after waiting in the queue
         except UsageError as exc:
             raise UsageError(f"profile options: {exc}") from None
-        options = _submit_options(
-            args,
+        artifact_dir = Path("artifacts") / job_name
+        if "--artifact-dir" in args:  # the job passes its own; this one becomes the job's artifact dir
+            index = args.index("--artifact-dir")
+            if index + 1 >= len(args):
+                raise UsageError("--artifact-dir needs a value")
+            artifact_dir = Path(args[index + 1])
+            del args[index : index + 2]
+        options = SubmitOptions(
             nodes=nodes,
             workers_per_node=workers_per_node,
             partition=partition,
@@ -165,6 +169,7 @@ def submit(
             server_health_timeout_s=server_health_timeout,
             server_port=server_port,
             job_name=job_name,
+            artifact_dir=artifact_dir,
             extra_sbatch=extra_sbatch or [],
             python=python or sys.executable,
             setup=setup or [],
@@ -172,21 +177,6 @@ def submit(
     result = submit_job(options, args, dry_run=dry_run)
     print(result if dry_run else f"submitted job {result}; results in {options.artifact_dir}")
     return 0
-
-
-def _submit_options(args: list[str], **options: Any) -> SubmitOptions:
-    """SubmitOptions from submit's options; an `--artifact-dir` among the profile arguments is taken
-    out of `args` (the job passes its own) and becomes the job's artifact dir."""
-    from aiperf_hpc.launch.submit import SubmitOptions
-
-    artifact_dir = Path("artifacts") / options["job_name"]
-    if "--artifact-dir" in args:
-        index = args.index("--artifact-dir")
-        if index + 1 >= len(args):
-            raise UsageError("--artifact-dir needs a value")
-        artifact_dir = Path(args[index + 1])
-        del args[index : index + 2]
-    return SubmitOptions(artifact_dir=artifact_dir, **options)
 
 
 # MockServerConfig field -> the mock-server option a user typed.
