@@ -30,6 +30,7 @@ from aiperf_hpc.config import (
     PublicDataset,
     RequestRateMode,
     RunConfig,
+    ServerMetricsConfig,
 )
 from aiperf_hpc.core.goodput import parse_goodput_spec
 from aiperf_hpc.errors import UsageError
@@ -139,6 +140,16 @@ class OutputOptions:
         float | None, Parameter(help="Stop early, with partial results, once more than this % of requests failed.")
     ] = None
     workers: Annotated[int | None, Parameter(help="Worker processes (default: CPU cores, at most the cap).")] = None
+    server_metrics_url: Annotated[
+        list[str] | None,
+        Parameter(help="Prometheus /metrics to scrape every second (repeat; default: URL/metrics).", **_NO_EMPTY),
+    ] = None
+    server_metrics: Annotated[
+        bool, Parameter(help="Scrape the server's /metrics during the run.", negative="--no-server-metrics")
+    ] = True
+    slice_duration: Annotated[
+        float | None, Parameter(help="Also write results per window of this many seconds (by request start).")
+    ] = None
     artifact_dir: Annotated[
         Path | None, Parameter(help="Where results go (default: artifacts/MODEL-ENDPOINT-...).")
     ] = None
@@ -185,6 +196,8 @@ _OPTION_NAMES = {
     "conversation_turn_delay_stddev_ms": "--conversation-turn-delay-stddev",
     "headers": "--header",
     "failure_threshold_pct": "--failure-threshold",
+    "slice_duration_s": "--slice-duration",
+    "urls": "--server-metrics-url",
 }
 
 
@@ -288,7 +301,9 @@ def _run_config(
                 request_cancellation_rate=schedule.request_cancellation_rate,
                 request_cancellation_delay_s=schedule.request_cancellation_delay,
             ),
-            metrics=MetricsConfig(goodput=goodput, failure_threshold_pct=output.failure_threshold),
+            metrics=MetricsConfig(
+                goodput=goodput, failure_threshold_pct=output.failure_threshold, slice_duration_s=output.slice_duration
+            ),
             cluster=ClusterConfig(
                 launcher=cluster.launcher,
                 nodes=cluster.nodes,
@@ -297,6 +312,7 @@ def _run_config(
                 srun_overlap=cluster.srun_overlap,
                 on_worker_loss=cluster.on_worker_loss,
             ),
+            server_metrics=ServerMetricsConfig(enabled=output.server_metrics, urls=output.server_metrics_url or []),
             workers=output.workers or 0,
             artifact_dir=artifact_dir,
         )

@@ -260,6 +260,7 @@ class MetricsConfig(_Frozen):
 
     goodput: dict[str, float] = Field(default_factory=dict)
     failure_threshold_pct: float | None = Field(default=None, gt=0, le=100)
+    slice_duration_s: float | None = Field(default=None, gt=0)  # per-window results (core.time_slices)
 
     def failure_threshold_crossed(self, received: int, errors: int) -> bool:
         """True once more than the threshold's share of the requests so far failed. Judged only from
@@ -270,6 +271,30 @@ class MetricsConfig(_Frozen):
 
 
 FAILURE_THRESHOLD_MIN_RECORDS = 10
+
+
+class ServerMetricsConfig(_Frozen):
+    """Scraping the server's Prometheus `/metrics` during the run. Without `urls` the CLI tries
+    `<url>/metrics` and keeps it when it answers Prometheus text; the records manager scrapes the
+    `urls` it is given (one per replica)."""
+
+    enabled: bool = True
+    urls: list[str] = Field(default_factory=list)
+
+    @field_validator("urls")
+    @classmethod
+    def _check_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"expected an http:// or https:// URL with a host, got {url!r}")
+        return urls
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServerMetricsConfig:
+        if self.urls and not self.enabled:
+            raise ValueError("--server-metrics-url and --no-server-metrics cannot be used together")
+        return self
 
 
 class ClusterConfig(_Frozen):
@@ -291,6 +316,7 @@ class RunConfig(_Frozen):
     load: LoadConfig = Field(default_factory=LoadConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    server_metrics: ServerMetricsConfig = Field(default_factory=ServerMetricsConfig)
     workers: int = Field(default=0, ge=0, description="0 means: chosen from concurrency and CPU count")
     artifact_dir: Path = Path("artifacts")
     service_start_timeout_s: float = Field(default=60.0, gt=0)

@@ -27,15 +27,28 @@ from aiperf_hpc.core.placement import Placement, decide_placement
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
 from aiperf_hpc.exporters.console import render_results
+from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
+from aiperf_hpc.exporters.time_slices import SLICES_CSV_FILE, SLICES_JSON_FILE
 from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.addresses import ipc_addresses, tcp_bind_specs
+from aiperf_hpc.protocol.messages import ResultsReady
 from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
 from aiperf_hpc.runtime.preflight import check_reachable
 from aiperf_hpc.services.controller import Controller
+from aiperf_hpc.services.server_metrics_scraper import resolve_server_metrics
 
-ARTIFACTS = ("records.jsonl", "profile_export.json", "profile_export.csv", "inputs.json", "logs")
+ARTIFACTS = (
+    "records.jsonl",
+    "profile_export.json",
+    "profile_export.csv",
+    "inputs.json",
+    "logs",
+    SERVER_METRICS_FILE,
+    SLICES_JSON_FILE,
+    SLICES_CSV_FILE,
+)
 
 
 def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
@@ -68,10 +81,12 @@ def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMet
     run_dir = config.artifact_dir.resolve()
     _prepare_run_dir(run_dir)
     err.print(f"aiperf-hpc: {_describe(config)} -> {run_dir}", markup=False)
-    outcome, metrics = uvloop.run(_run(config, run_dir, lambda line: err.print(f"aiperf-hpc: {line}", markup=False)))
-    if metrics is not None:
+    outcome, results = uvloop.run(_run(config, run_dir, lambda line: err.print(f"aiperf-hpc: {line}", markup=False)))
+    metrics = None
+    if results is not None:
+        metrics = RunMetrics.model_validate(results.metrics)
         title = f"aiperf-hpc results{f' {label}' if label else ''} ({outcome.status})"
-        render_results(metrics, title=title, console=out)
+        render_results(metrics, title=title, console=out, server_metrics=results.server_metrics)
         out.print(f"Artifacts: {run_dir}", markup=False)
     code = decide_exit_code(outcome)
     if outcome.error:
@@ -167,8 +182,11 @@ def _describe(config: RunConfig) -> str:
 
 async def _run(
     config: RunConfig, run_dir: Path, progress: Callable[[str], None]
-) -> tuple[RunOutcome, RunMetrics | None]:
+) -> tuple[RunOutcome, ResultsReady | None]:
     await check_reachable(config.endpoint.url)
+    config, notes = await resolve_server_metrics(config)
+    for note in notes:
+        progress(note)
     socket_dir = Path(tempfile.mkdtemp(prefix="aiperf-hpc-"))
     keys = None
     if config.cluster.launcher == "slurm":
@@ -194,7 +212,7 @@ async def _run(
             return outcome, None
         for warning in results.warnings:
             progress(f"warning: {warning}")
-        return outcome, RunMetrics.model_validate(results.metrics)
+        return outcome, results
     finally:
         bus.close()
         shutil.rmtree(socket_dir, ignore_errors=True)

@@ -1,5 +1,6 @@
 """The results summary printed at the end of a run: a metrics table, the run-level figures, a table
-by node when the run spanned more than one node, and the errors by type when any request failed.
+by node when the run spanned more than one node, the errors by type when any request failed, and a
+table per scraped server `/metrics` (the server's own counters over the run, `core.server_metrics`).
 Figures that only some runs have (send lag and latencies from the intended send time for scheduled
 runs, goodput, the token source, the clock offset bound) appear only when the run has them.
 
@@ -11,8 +12,9 @@ rendered at least `LOG_WIDTH_COLUMNS` wide instead of being squeezed or truncate
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -65,13 +67,17 @@ _NODE_COLUMNS: tuple[_NodeColumn, ...] = (
 )
 
 
-def render_results(metrics: RunMetrics, *, title: str, console: Console) -> None:
-    """Print the summary of `metrics` to `console`. Call once, after the run's metrics are computed."""
+def render_results(
+    metrics: RunMetrics, *, title: str, console: Console, server_metrics: Mapping[str, Any] | None = None
+) -> None:
+    """Print the summary of `metrics` (and of each URL's `server_metrics` summary) to `console`.
+    Call once, after the run's metrics are computed."""
     tables = [_metrics_table(metrics, title), _run_table(metrics)]
     if metrics.nodes > 1:
         tables.append(_nodes_table(metrics))
     if metrics.errors_by_type:
         tables.append(_errors_table(metrics))
+    tables += [_server_table(url, summary) for url, summary in (server_metrics or {}).items()]
     print_tables(tables, console)
 
 
@@ -167,6 +173,54 @@ def _errors_table(metrics: RunMetrics) -> Table:
     table.add_column("Sample Message", justify="left", overflow="fold")
     for key, summary in metrics.errors_by_type.items():
         table.add_row(key, format_count(summary.count), summary.sample_message or "")
+    return table
+
+
+_SERVER_GAUGES = (
+    ("num_requests_running", "Running Requests", 1.0),
+    ("num_requests_waiting", "Waiting Requests", 1.0),
+    ("kv_cache_usage_perc", "KV-Cache Usage (%)", 100.0),
+)
+_SERVER_COUNTERS = (
+    ("prompt_tokens", "Prompt Tokens"),
+    ("generation_tokens", "Generation Tokens"),
+    ("num_preemptions", "Preemptions"),
+)
+_SERVER_HISTOGRAMS = (
+    ("time_to_first_token", "Server TTFT, mean (ms)"),
+    ("inter_token_latency", "Server ITL, mean (ms)"),
+    ("e2e_request_latency", "Server Request Latency, mean (ms)"),
+)
+
+
+def _server_table(url: str, summary: Mapping[str, Any]) -> Table:
+    """The server's view of the run: counter increases, gauges (mean, p50, p99, max) and
+    histogram means; rows the server did not export are left out."""
+    table = Table(title=f"Server metrics: {url}", box=box.SIMPLE_HEAD)
+    table.add_column("Server", justify="left", no_wrap=True)
+    table.add_column("Value", justify="right", no_wrap=True)
+    counters = summary.get("counters") or {}
+    for key, label in _SERVER_COUNTERS:
+        if key in counters:
+            table.add_row(label, format_count(int(counters[key])))
+    if summary.get("prefix_cache_hit_rate") is not None:
+        table.add_row("Prefix-Cache Hit Rate (%)", format_number(100 * summary["prefix_cache_hit_rate"]))
+    success = summary.get("request_success") or {}
+    if success:
+        by_reason = ", ".join(f"{reason} {int(count):,}" for reason, count in success.items() if count)
+        total = f"{int(sum(success.values())):,}"
+        table.add_row("Requests Succeeded", f"{total} ({by_reason})" if by_reason else total)
+    gauges = summary.get("gauges") or {}
+    for key, label, scale in _SERVER_GAUGES:
+        if key in gauges:
+            stats = gauges[key]
+            parts = (f"{stat} {format_number(scale * stats[stat])}" for stat in ("mean", "p50", "p99", "max"))
+            table.add_row(label, "  ".join(parts))
+    histograms = summary.get("histograms_ms") or {}
+    for key, label in _SERVER_HISTOGRAMS:
+        if key in histograms:
+            table.add_row(label, format_number(histograms[key].get("mean")))
+    table.add_row("Scrapes (failed)", f"{summary.get('scrapes', 0):,} ({summary.get('scrape_errors', 0):,})")
     return table
 
 

@@ -10,8 +10,9 @@ Layout::
       "metrics": {"time_to_first_token": {"unit": "ms", "avg": ..., ..., "p99": ..., "count": ...}},
       "errors_by_type": {"http_error:500": {"count": 2, "sample_message": "..."}},
       "by_node": {"node001": {"workers": 4, "request_count": ..., ...,   # NodeMetrics, null where
-                              "clock_offset_bound_ms": ...}}             # not computable
-    }
+                              "clock_offset_bound_ms": ...}},            # not computable
+      "server_metrics": {"http://host:8000/metrics": {...}}   # only when scraped: the summary of
+    }                                                          # core.server_metrics, per URL
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from aiperf_hpc.core.metrics import RunMetrics
 from aiperf_hpc.exporters._atomic import write_bytes_atomically
 
 
-def profile_export_document(metrics: RunMetrics, metadata: Mapping[str, Any]) -> dict[str, Any]:
+def profile_export_document(
+    metrics: RunMetrics, metadata: Mapping[str, Any], server_metrics: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The JSON document as a dict (what `write_profile_export_json` writes)."""
-    return {
+    document = {
         "metadata": dict(metadata),
         "run": {
             **metrics.run_figures(),
@@ -40,15 +43,20 @@ def profile_export_document(metrics: RunMetrics, metadata: Mapping[str, Any]) ->
         "errors_by_type": {key: summary.model_dump() for key, summary in metrics.errors_by_type.items()},
         "by_node": {node: figures.model_dump() for node, figures in metrics.by_node.items()},
     }
+    if server_metrics:
+        document["server_metrics"] = dict(server_metrics)
+    return document
 
 
-def write_profile_export_json(path: Path, metrics: RunMetrics, metadata: Mapping[str, Any]) -> None:
+def write_profile_export_json(
+    path: Path, metrics: RunMetrics, metadata: Mapping[str, Any], *, server_metrics: Mapping[str, Any] | None = None
+) -> None:
     """Write `profile_export.json` to `path`, replacing it atomically.
 
     Metadata values orjson cannot encode natively are written as: pydantic models through
     `model_dump(mode="json")`, anything else (Path ...) as `str(value)`. Raises OSError on write failure.
     """
-    document = profile_export_document(metrics, metadata)
+    document = profile_export_document(metrics, metadata, server_metrics)
     data = orjson.dumps(document, default=_encode_other, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     write_bytes_atomically(path, data + b"\n")
 

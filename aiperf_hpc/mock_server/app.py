@@ -9,6 +9,8 @@ Routes:
                                                        wait_idle_s, answers once no request is in
                                                        flight or after S seconds, whichever is first
     GET  /mock/requests                                the log of recent valid requests (truth.py)
+    GET  /metrics                                      vLLM's Prometheus metrics (prometheus.py),
+                                                       from the same counters as /mock/stats
     POST /mock/stats/reset                             zero the counters and empty the log
 
 Injected error statuses and faults (disconnects, truncated or malformed streams, stalls, bodies that are
@@ -30,6 +32,7 @@ import contextlib
 import itertools
 import math
 import time
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -61,6 +64,8 @@ from aiperf_hpc.mock_server.payloads import (
     models_body,
     response_id,
 )
+from aiperf_hpc.mock_server.prometheus import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from aiperf_hpc.mock_server.prometheus import VllmMetrics
 from aiperf_hpc.mock_server.truth import TEXT_PREFIX_CHARS, MockStats, RequestSeen
 from aiperf_hpc.mock_server.zero_work import build_zero_work_bodies, wants_stream
 
@@ -80,6 +85,7 @@ class _MockHandlers:
         self._ttft_s = config.ttft_ms / 1000.0
         self._itl_s = config.itl_ms / 1000.0
         self._paced = config.ttft_ms > 0 or config.itl_ms > 0
+        self._metrics = VllmMetrics(self._stats, config.model_names[0], self._ttft_s, self._itl_s)
         self._models_body = models_body(config.model_names, int(time.time()))
         model = config.model_names[0]
         self._zero_work_chat = build_zero_work_bodies("chat", model)
@@ -118,14 +124,21 @@ class _MockHandlers:
                 return web.Response(body=body, status=400, content_type="application/json")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stats.wait_idle(), timeout=wait_s)
-        return web.json_response(self._stats.snapshot(self._config.ttft_ms, self._config.itl_ms))
+        return web.json_response(self._truth())
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def requests(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(self._stats.requests()), content_type="application/json")
 
     async def reset_stats(self, request: web.Request) -> web.Response:
         self._stats.reset()
-        return web.json_response(self._stats.snapshot(self._config.ttft_ms, self._config.itl_ms))
+        self._metrics.reset()
+        return web.json_response(self._truth())
+
+    def _truth(self) -> dict[str, Any]:
+        return {**self._stats.snapshot(self._config.ttft_ms, self._config.itl_ms), **self._metrics.truth()}
 
     async def _serve(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         arrived_s = time.perf_counter()
@@ -156,11 +169,12 @@ class _MockHandlers:
                 fault = injected
             if isinstance(parsed, EmbeddingsRequest):
                 return await self._embed(request, parsed, arrived_s, fault)
-            if not parsed.stream:
-                return await self._complete(request, parsed, arrived_s, fault)
-            if fault == "non-json":
-                return await send_faulty_body(request, b"", fault)
-            return await self._stream(request, parsed, arrived_s, fault)
+            with self._metrics.generating(parsed):
+                if not parsed.stream:
+                    return await self._complete(request, parsed, arrived_s, fault)
+                if fault == "non-json":
+                    return await send_faulty_body(request, b"", fault)
+                return await self._stream(request, parsed, arrived_s, fault)
         finally:
             self._stats.on_departure()
 
@@ -216,6 +230,8 @@ class _MockHandlers:
                 pending.append(chunks.usage(parsed.prompt_tokens, parsed.output_tokens))
             if fault != "no-done":
                 pending.append(DONE_EVENT)
+            if fault is None:
+                self._metrics.on_finished(parsed, time.perf_counter() - arrived_s)
             await response.write(b"".join(pending))
             await response.write_eof()
         except ConnectionResetError:
@@ -238,6 +254,8 @@ class _MockHandlers:
             parsed.prompt_tokens,
             with_usage=self._config.send_usage,
         )
+        if fault is None:
+            self._metrics.on_finished(parsed, time.perf_counter() - arrived_s)
         return await _send_answer(request, body, fault)
 
     async def _embed(
@@ -306,4 +324,5 @@ def create_app(config: MockServerConfig) -> web.Application:
     app.router.add_get("/mock/stats", handlers.stats)
     app.router.add_get("/mock/requests", handlers.requests)
     app.router.add_post("/mock/stats/reset", handlers.reset_stats)
+    app.router.add_get("/metrics", handlers.metrics)
     return app

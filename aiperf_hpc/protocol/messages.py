@@ -132,6 +132,7 @@ class ResultsReady(_Msg):
     export_path: str
     metrics: dict[str, Any]
     warnings: list[str] = Field(default_factory=list)  # the client's self-check (core.validity)
+    server_metrics: dict[str, Any] = Field(default_factory=dict)  # per URL: core.server_metrics summary
 
 
 class WorkerLost(_Msg):

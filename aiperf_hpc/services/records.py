@@ -27,10 +27,13 @@ import zmq
 
 from aiperf_hpc import __version__
 from aiperf_hpc.core.metrics import compute_metrics
+from aiperf_hpc.core.server_metrics import profiling_window_ns, summarize_server_metrics
 from aiperf_hpc.core.validity import assess_validity
 from aiperf_hpc.exporters.csv_export import write_profile_export_csv
 from aiperf_hpc.exporters.json_export import write_profile_export_json
 from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
+from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
+from aiperf_hpc.exporters.time_slices import write_time_slices
 from aiperf_hpc.protocol.messages import (
     Configure,
     ExpectRecords,
@@ -42,6 +45,7 @@ from aiperf_hpc.protocol.messages import (
 )
 from aiperf_hpc.runtime.bus import bound_endpoint
 from aiperf_hpc.runtime.service import Service
+from aiperf_hpc.services.server_metrics_scraper import ServerMetricsScraper
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,8 @@ class RecordsManager(Service):
         self._expected: int | None = None
         self._started_wall_ns = time.time_ns()
         self._pull = self.bus.socket(zmq.PULL, bind=message.addresses.records)
+        self._scraper = ServerMetricsScraper(message.config.server_metrics.urls, self._run_dir / SERVER_METRICS_FILE)
+        await self._scraper.start()  # the baseline scrape, before any request is sent
         return {"records_file": str(self._run_dir / RECORDS_FILE), "endpoint": bound_endpoint(self._pull)}
 
     async def on_control(self, message: Message) -> None:
@@ -69,17 +75,20 @@ class RecordsManager(Service):
                 self._expected = total
                 await self._report_progress()
             case Finalize():
+                await self._scraper.stop()
                 results = await asyncio.get_running_loop().run_in_executor(None, self._finalize, message)
                 await self.send_control(results)
             case _:
                 await super().on_control(message)
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._pull_loop(), self._progress_loop()]
+        return [self._pull_loop(), self._progress_loop(), self._scraper.scrape_loop()]
 
     async def close(self) -> None:
         if hasattr(self, "_file"):
             self._file.close()
+        if hasattr(self, "_scraper"):
+            await self._scraper.close()
 
     async def _pull_loop(self) -> None:
         while True:
@@ -134,11 +143,18 @@ class RecordsManager(Service):
             "slurm": _slurm_metadata(),
             "versions": _versions(),
         }
+        server_metrics = summarize_server_metrics(
+            read_server_metrics_jsonl(self._scraper.path), profiling_window_ns(loaded.records)
+        )
         export_path = self._run_dir / "profile_export.json"
-        write_profile_export_json(export_path, metrics, metadata_)
+        write_profile_export_json(export_path, metrics, metadata_, server_metrics=server_metrics)
         write_profile_export_csv(self._run_dir / "profile_export.csv", metrics)
+        write_time_slices(self._run_dir, loaded.records, config.metrics.slice_duration_s)
         return ResultsReady(
-            export_path=str(export_path), metrics=metrics.model_dump(mode="json"), warnings=validity.warnings
+            export_path=str(export_path),
+            metrics=metrics.model_dump(mode="json"),
+            warnings=validity.warnings,
+            server_metrics=server_metrics,
         )
 
 
