@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from aiperf_hpc.reporting.series import FloatArray, RequestSeries, in_flight, rate_per_s, time_bins
+from aiperf_hpc.reporting.series import FloatArray, RequestSeries, ServerSeries, in_flight, rate_per_s, time_bins
 
 _DPI = 100
 _HISTOGRAM_BINS = 60
@@ -113,6 +113,33 @@ def send_lag_png(series: RequestSeries) -> bytes | None:
     histogram_axes.set_ylabel("requests")
     for axes in (time_axes, histogram_axes):
         axes.grid(alpha=0.3)
+    return _png(figure)
+
+
+def server_metrics_png(series: Sequence[ServerSeries]) -> bytes | None:
+    """The server's queue (running and waiting requests) and KV-cache usage over the run, one line
+    per scraped URL; None when no URL has an answered scrape."""
+    series = [s for s in series if s.at_s.size]
+    if not series:
+        return None
+    figure = _figure(11.0, 3.8)
+    queue_axes, cache_axes = figure.subplots(1, 2)
+    for each in series:
+        name = f" ({each.url})" if len(series) > 1 else ""
+        queue_axes.step(each.at_s, each.running, where="post", label=f"running{name}")
+        queue_axes.step(each.at_s, each.waiting, where="post", linestyle="--", label=f"waiting{name}")
+        cache_axes.step(each.at_s, each.kv_cache_usage_pct, where="post", label=each.url)
+    queue_axes.set_title("Server queue: requests running and waiting", fontsize=10)
+    queue_axes.set_ylabel("requests")
+    cache_axes.set_title("Server KV-cache usage", fontsize=10)
+    cache_axes.set_ylabel("% of the KV cache")
+    for axes in (queue_axes, cache_axes):
+        axes.set_xlabel("time since the first request (s)")
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+    queue_axes.legend(fontsize=8)
+    if len(series) > 1:
+        cache_axes.legend(fontsize=8)
     return _png(figure)
 
 

@@ -3,8 +3,10 @@ files (DIR/plots/*.png) for a finished run, or for a sweep and each of its point
 
 A run directory needs `records.jsonl` (the figures are drawn from the records) and normally
 `profile_export.json` (the tables); without the export, the metrics are computed again from the
-records and the page says so. A sweep directory (one with `sweep_summary.json`) gets a page with
-the throughput-vs-latency curves and the summary table, linking to a report for each point.
+records and the page says so. With `server_metrics.jsonl` (the server's /metrics, scraped during
+the run) the page also shows the server's queue and KV-cache usage over time and its summary.
+A sweep directory (one with `sweep_summary.json`) gets a page with the throughput-vs-latency
+curves and the summary table, linking to a report for each point.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiperf_hpc.exporters._atomic import write_bytes_atomically
 from aiperf_hpc.exporters.console import METRIC_TITLES
 from aiperf_hpc.exporters.json_export import profile_export_document
 from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
+from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
 from aiperf_hpc.exporters.sweep import SWEEP_COLUMNS
 from aiperf_hpc.reporting import page, plots
 from aiperf_hpc.reporting.run_dir import (
@@ -33,7 +36,7 @@ from aiperf_hpc.reporting.run_dir import (
     read_json_object,
     section,
 )
-from aiperf_hpc.reporting.series import RequestSeries, request_series
+from aiperf_hpc.reporting.series import RequestSeries, request_series, server_series
 
 REPORT_FILE = "report.html"
 PLOTS_DIR = "plots"
@@ -86,7 +89,8 @@ _RUN_PLOTS: tuple[tuple[str, str, Callable[[RequestSeries], bytes | None]], ...]
     ("in_flight", "Requests in flight (started, not yet ended)", plots.in_flight_png),
     ("send_lag", "Send lag: actual minus scheduled send time (rate and trace modes)", plots.send_lag_png),
 )
-PLOT_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _RUN_PLOTS)
+SERVER_PLOT = "server_metrics"
+PLOT_NAMES: tuple[str, ...] = (*(name for name, _, _ in _RUN_PLOTS), SERVER_PLOT)
 
 
 def write_report(directory: Path) -> Path:
@@ -112,6 +116,10 @@ def write_run_report(run_dir: Path) -> Path:
         document = profile_export_document(compute_metrics(records), {})
         note = f"{PROFILE_EXPORT_FILE} is missing: the metrics were computed again from {RECORDS_FILE}."
     run_plots = draw_run_plots(request_series(records))
+    server_png = plots.server_metrics_png(server_series(_read_server_metrics(run_dir), records))
+    if server_png is not None:
+        caption = "Server /metrics over the run: requests running and waiting, KV-cache usage"
+        run_plots.append(Plot(SERVER_PLOT, caption, server_png))
     _write_plots(run_dir / PLOTS_DIR, run_plots)
     path = run_dir / REPORT_FILE
     write_bytes_atomically(path, render_run_page(document, run_plots, run_id=run_dir.name, note=note).encode())
@@ -176,6 +184,9 @@ def render_run_page(
     if by_node:
         node_rows = [(name, *(number(section(by_node, name).get(key)) for key, _ in _NODE_COLUMNS)) for name in by_node]
         sections += [page.heading("By node"), page.table(("Node", *(h for _, h in _NODE_COLUMNS)), node_rows)]
+    for url, summary in section(document, "server_metrics").items():
+        if isinstance(summary, Mapping):
+            sections += [page.heading(f"Server metrics: {url}"), page.table(("Figure", "Value"), _server_rows(summary))]
     errors = section(document, "errors_by_type")
     if errors:
         error_rows = [
@@ -235,6 +246,34 @@ def _overview_rows(document: Mapping[str, Any], run_id: str) -> list[tuple[str, 
         ("aiperf-hpc version", section(metadata, "versions").get("aiperf_hpc", "unknown")),
     ]
     return [(name, str(value)) for name, value in rows]
+
+
+def _server_rows(summary: Mapping[str, Any]) -> list[tuple[str, object]]:
+    """A URL's `core.server_metrics` summary as (figure, value) rows."""
+    rows: list[tuple[str, object]] = [
+        (f"{name.replace('_', ' ')} (increase)", number(value)) for name, value in section(summary, "counters").items()
+    ]
+    rows.append(("prefix cache hit rate", number(summary.get("prefix_cache_hit_rate"))))
+    rows += [(f"succeeded: {reason}", number(count)) for reason, count in section(summary, "request_success").items()]
+    for name, stats in section(summary, "gauges").items():
+        rows += [
+            (f"{name.replace('_', ' ')} {stat}", number(section(stats).get(stat)))
+            for stat in ("mean", "p50", "p99", "max")
+        ]
+    rows += [
+        (f"server {name.replace('_', ' ')} mean (ms)", number(section(stats).get("mean")))
+        for name, stats in section(summary, "histograms_ms").items()
+    ]
+    rows.append(("scrapes (failed)", f"{summary.get('scrapes', 0)} ({summary.get('scrape_errors', 0)})"))
+    return rows
+
+
+def _read_server_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / SERVER_METRICS_FILE
+    try:
+        return read_server_metrics_jsonl(path)
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _generated_by() -> str:

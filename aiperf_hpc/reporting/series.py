@@ -115,6 +115,51 @@ def request_series(records: Sequence[Mapping[str, Any]]) -> RequestSeries:
     )
 
 
+@dataclass(frozen=True)
+class ServerSeries:
+    """One scraped `/metrics` URL over the run (`server_metrics.jsonl`), aligned arrays: `at_s` is
+    when each answered scrape was sent, in seconds since the first profiling record's start (as in
+    `RequestSeries`; negative before it); a value the scrape lacked is NaN. `kv_cache_usage_pct`
+    is in percent."""
+
+    url: str
+    at_s: FloatArray
+    running: FloatArray
+    waiting: FloatArray
+    kv_cache_usage_pct: FloatArray
+
+
+def server_series(lines: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> list[ServerSeries]:
+    """The answered scrapes of each URL, in order of the URL's first line."""
+    starts_ns = [
+        r["started_wall_ns"]
+        for r in records
+        if r.get("phase") == "profiling" and r.get("error_type") != "lost" and isinstance(r.get("started_wall_ns"), int)
+    ]
+    origin_ns = min(starts_ns) if starts_ns else 0
+    by_url: dict[str, list[Mapping[str, Any]]] = {}
+    for line in lines:
+        if isinstance(line.get("values"), Mapping) and isinstance(line.get("started_wall_ns"), int):
+            by_url.setdefault(str(line.get("url")), []).append(line)
+
+    def column(scrapes: list[Mapping[str, Any]], key: str, scale: float = 1.0) -> FloatArray:
+        return np.asarray([scale * s["values"].get(key, np.nan) for s in scrapes], dtype=np.float64)
+
+    series = []
+    for url, scrapes in by_url.items():
+        scrapes.sort(key=lambda s: s["started_wall_ns"])
+        series.append(
+            ServerSeries(
+                url=url,
+                at_s=np.asarray([(s["started_wall_ns"] - origin_ns) / _NS_PER_S for s in scrapes], dtype=np.float64),
+                running=column(scrapes, "vllm:num_requests_running"),
+                waiting=column(scrapes, "vllm:num_requests_waiting"),
+                kv_cache_usage_pct=column(scrapes, "vllm:kv_cache_usage_perc", 100.0),
+            )
+        )
+    return series
+
+
 def time_bins(duration_s: float) -> FloatArray:
     """Bin edges from 0 to `duration_s` for rates over time: between 10 and 120 bins of at least
     1 ms, about one per second for runs of a minute or two."""
