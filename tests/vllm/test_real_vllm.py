@@ -55,6 +55,26 @@ def test_every_request_succeeds_with_exact_output_tokens(
     assert ("time_to_first_token" in exported["metrics"]) is streaming
 
 
+def test_scraping_vllm_metrics_counts_the_same_output_tokens_as_the_records(
+    vllm_server: VllmServer, tmp_path: Path
+) -> None:
+    args = ["profile", "-m", vllm_server.model_name, "-u", vllm_server.url, "--endpoint-type", "completions"]
+    args += ["--streaming", "--extra-inputs", "ignore_eos:true", "--osl", str(OSL), "--isl", str(ISL)]
+    args += ["--request-count", str(REQUEST_COUNT), "--concurrency", "4", "--tokenizer", str(vllm_server.model_dir)]
+    run = run_cli(args, tmp_path / "art", timeout_s=CLI_TIMEOUT_S)
+
+    assert run.returncode == 0, f"{run.stderr}\n{run.stdout}"
+    url = f"{vllm_server.url}/metrics"  # found by default: <--url>/metrics answers Prometheus text
+    lines = [orjson.loads(line) for line in (tmp_path / "art" / "server_metrics.jsonl").read_bytes().splitlines()]
+    assert len(lines) >= 2
+    assert all("vllm:generation_tokens_total" in line["values"] for line in lines)
+    summary = run.export()["server_metrics"][url]
+    output_tokens = sum(record["output_tokens"] for record in run.records())
+    assert output_tokens == REQUEST_COUNT * OSL
+    assert summary["counters"]["generation_tokens"] == output_tokens
+    assert sum(summary["request_success"].values()) == REQUEST_COUNT
+
+
 async def _stream_events(url: str, body: dict[str, Any]) -> list[bytes]:
     """POST a streaming request; return each SSE `data:` payload in arrival order."""
     events: list[bytes] = []
