@@ -99,13 +99,70 @@ class TimingDone(_Msg):
     reason: str
 
 
+class LiveHistogram(_Msg):
+    """A Prometheus-style histogram of seconds so far: `buckets[i]` counts the observations <= the
+    i-th bound of its family's bounds in `core.live_stats` (cumulative); `count` is the +Inf bucket."""
+
+    buckets: list[int]
+    count: int
+    sum_s: float
+
+
+class NodeLiveStats(_Msg):
+    """One node's profiling records so far. `requests` counts every record (successes, errors,
+    cancelled, lost); `errors` counts them by `error_type`, cancelled ones left out; tokens are the
+    successes'. Histograms hold one observation per success: TTFT, ITL ((latency - TTFT) / (output
+    tokens - 1)) and request latency."""
+
+    requests: int
+    errors: dict[str, int]
+    output_tokens: int
+    input_tokens: int
+    time_to_first_token: LiveHistogram
+    inter_token_latency: LiveHistogram
+    request_latency: LiveHistogram
+
+
+class LiveStats(_Msg):
+    """The records manager's running figures of the run (`core.live_stats`), for the live view and the
+    live /metrics. Rates are over the last few seconds and percentiles over the most recent
+    successes, None until there is something to compute them from. `profiling_for_s` is the time
+    since the first profiling record arrived (None before)."""
+
+    warmup_requests: int
+    by_node: dict[str, NodeLiveStats]
+    request_rate_per_s: float | None
+    output_token_rate_per_s: float | None
+    ttft_p50_ms: float | None
+    ttft_p99_ms: float | None
+    itl_p50_ms: float | None
+    itl_p99_ms: float | None
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    profiling_for_s: float | None
+
+    @property
+    def requests(self) -> int:
+        return sum(node.requests for node in self.by_node.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(sum(node.errors.values()) for node in self.by_node.values())
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(node.output_tokens for node in self.by_node.values())
+
+
 class RecordsProgress(_Msg):
-    """Records -> controller, periodically and whenever `expected` is reached."""
+    """Records -> controller, periodically and whenever `expected` is reached. `received` and
+    `errors` count every phase's records; `live` has the running figures of the profiling phase."""
 
     kind: Literal["records_progress"] = "records_progress"
     received: int
     errors: int
     expected: int | None
+    live: LiveStats | None = None
 
 
 class ExpectRecords(_Msg):

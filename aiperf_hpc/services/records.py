@@ -3,6 +3,8 @@
 Each received batch is written and flushed before the next is read, so a crash of any process loses
 nothing already received. Records are keyed by credit id: the first record of a credit wins (a
 worker's real record, or the timing manager's `lost` record), a second is logged and dropped.
+Accepted records also feed the run's live figures (`core.live_stats`), sent with the progress every
+second for the live view and the live /metrics.
 
 Post-processing is a stage of this service, not a process of its own: it runs once, after every
 record is in, and reads back `records.jsonl`, so results can always be recomputed from that file.
@@ -26,6 +28,7 @@ import orjson
 import zmq
 
 from aiperf_hpc import __version__
+from aiperf_hpc.core.live_stats import LiveAggregator
 from aiperf_hpc.core.metrics import compute_metrics
 from aiperf_hpc.core.server_metrics import profiling_window_ns, summarize_server_metrics
 from aiperf_hpc.core.validity import assess_validity
@@ -63,6 +66,7 @@ class RecordsManager(Service):
         self._seen: set[int] = set()
         self._errors = 0
         self._expected: int | None = None
+        self._live = LiveAggregator()
         self._started_wall_ns = time.time_ns()
         self._pull = self.bus.socket(zmq.PULL, bind=message.addresses.records)
         self._scraper = ServerMetricsScraper(message.config.server_metrics.urls, self._run_dir / SERVER_METRICS_FILE)
@@ -102,16 +106,19 @@ class RecordsManager(Service):
 
     def _append(self, batch: RecordBatch) -> None:
         lines = []
+        accepted = []
         for record in batch.records:
             if record.credit_id in self._seen:
                 log.warning("dropped a second record for credit %d", record.credit_id)
                 continue
             self._seen.add(record.credit_id)
+            accepted.append(record)
             if record.error_type not in (None, "cancelled"):
                 self._errors += 1
             lines.append(orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_APPEND_NEWLINE))
         self._file.write(b"".join(lines))
         self._file.flush()
+        self._live.add(accepted, time.perf_counter_ns())
 
     async def _progress_loop(self) -> None:
         while True:
@@ -119,7 +126,10 @@ class RecordsManager(Service):
             await self._report_progress()
 
     async def _report_progress(self) -> None:
-        await self.send_control(RecordsProgress(received=len(self._seen), errors=self._errors, expected=self._expected))
+        live = self._live.snapshot(time.perf_counter_ns())
+        await self.send_control(
+            RecordsProgress(received=len(self._seen), errors=self._errors, expected=self._expected, live=live)
+        )
 
     def _finalize(self, message: Finalize) -> ResultsReady:
         """Compute metrics from records.jsonl and write the exports; runs in a thread."""
