@@ -24,6 +24,7 @@ from aiperf_hpc.config import (
     EndpointType,
     InputConfig,
     LauncherKind,
+    LiveConfig,
     LoadConfig,
     MetricsConfig,
     OnWorkerLoss,
@@ -31,6 +32,7 @@ from aiperf_hpc.config import (
     RequestRateMode,
     RunConfig,
     ServerMetricsConfig,
+    UiMode,
 )
 from aiperf_hpc.core.goodput import parse_goodput_spec
 from aiperf_hpc.errors import UsageError
@@ -153,6 +155,13 @@ class OutputOptions:
     artifact_dir: Annotated[
         Path | None, Parameter(help="Where results go (default: artifacts/MODEL-ENDPOINT-...).")
     ] = None
+    ui: Annotated[
+        UiMode, Parameter(help="Progress on stderr: live view, a plain line every 5 s, none; auto: live on a terminal.")
+    ] = "auto"
+    metrics_port: Annotated[
+        int | None, Parameter(help="Serve the run's live figures at http://HOST:PORT/metrics (0: a free port).")
+    ] = None
+    metrics_host: Annotated[str, Parameter(help="Address the live /metrics listens on.")] = "127.0.0.1"
 
 
 @Parameter(name="*", group=CLUSTER)
@@ -313,6 +322,7 @@ def _run_config(
                 on_worker_loss=cluster.on_worker_loss,
             ),
             server_metrics=ServerMetricsConfig(enabled=output.server_metrics, urls=output.server_metrics_url or []),
+            live=LiveConfig(ui=output.ui, metrics_port=output.metrics_port, metrics_host=output.metrics_host),
             workers=output.workers or 0,
             artifact_dir=artifact_dir,
         )

@@ -23,6 +23,7 @@ LauncherKind = Literal["auto", "local", "slurm"]
 OnWorkerLoss = Literal["continue", "abort"]
 CustomDatasetType = Literal["single_turn", "multi_turn", "mooncake_trace"]
 PublicDataset = Literal["sharegpt"]
+UiMode = Literal["auto", "live", "simple", "none"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # RFC 9110 token characters: what an HTTP header name may contain.
@@ -308,6 +309,26 @@ class ClusterConfig(_Frozen):
     on_worker_loss: OnWorkerLoss = "continue"
 
 
+class LiveConfig(_Frozen):
+    """How a run shows itself while it runs, in the CLI process only (services ignore it).
+
+    `ui`: `live` (a rich view on stderr), `simple` (a plain progress line every few seconds), `none`
+    (no progress output), `auto` (live on a terminal, else simple). `metrics_port`: serve the run's
+    live figures as Prometheus text at http://`metrics_host`:PORT/metrics (0: any free port; None:
+    no server)."""
+
+    ui: UiMode = "auto"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _check_host(cls, host: str) -> str:
+        if not host.strip() or any(char.isspace() or char in "/[]" for char in host.strip("[]")):
+            raise ValueError(f"expected a host name or address, got {host!r}")
+        return host.strip("[]")
+
+
 class RunConfig(_Frozen):
     """Everything one `profile` run needs; shipped to every service at configure time."""
 
@@ -317,6 +338,7 @@ class RunConfig(_Frozen):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     server_metrics: ServerMetricsConfig = Field(default_factory=ServerMetricsConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     workers: int = Field(default=0, ge=0, description="0 means: chosen from concurrency and CPU count")
     artifact_dir: Path = Path("artifacts")
     service_start_timeout_s: float = Field(default=60.0, gt=0)

@@ -13,7 +13,7 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
@@ -27,6 +27,8 @@ from aiperf_hpc.core.placement import Placement, decide_placement
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
 from aiperf_hpc.exporters.console import render_results
+from aiperf_hpc.exporters.live_view import QuietView, RunPlan, make_view
+from aiperf_hpc.exporters.prometheus import render_prometheus
 from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
 from aiperf_hpc.exporters.time_slices import SLICES_CSV_FILE, SLICES_JSON_FILE
@@ -35,6 +37,7 @@ from aiperf_hpc.protocol.addresses import ipc_addresses, tcp_bind_specs
 from aiperf_hpc.protocol.messages import ResultsReady
 from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
+from aiperf_hpc.runtime.metrics_server import MetricsServer
 from aiperf_hpc.runtime.preflight import check_reachable
 from aiperf_hpc.services.controller import Controller
 from aiperf_hpc.services.server_metrics_scraper import resolve_server_metrics
@@ -55,12 +58,14 @@ def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
     """Run every configuration in turn. A sweep stops at a signal; otherwise it goes on after a failed
     point and exits with the first non-zero code."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="aiperf-hpc %(levelname)s: %(message)s")
+    live = runs[0][1].live  # the same for every point of a sweep
+    server = None if live.metrics_port is None else MetricsServer(live.metrics_host, live.metrics_port)
     if len(runs) == 1:
-        return run_profile(runs[0][1])[0]
+        return run_profile(runs[0][1], metrics_server=server)[0]
     rows: list[tuple[str, RunMetrics]] = []
     final = ExitCode.SUCCESS
     for label, config in runs:
-        code, metrics = run_profile(config, label=label)
+        code, metrics = run_profile(config, label=label, metrics_server=server)
         if metrics is not None:
             rows.append((label, metrics))
         if final is ExitCode.SUCCESS:
@@ -73,7 +78,11 @@ def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
     return final
 
 
-def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMetrics | None]:
+def run_profile(
+    config: RunConfig, *, label: str = "", metrics_server: MetricsServer | None = None
+) -> tuple[ExitCode, RunMetrics | None]:
+    """One run: its progress on stderr (`--ui`), its live /metrics when `metrics_server` is given,
+    its results table on stdout. Returns the exit code and the metrics (None when none were written)."""
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     config, placement = place(config, os.environ)
@@ -81,7 +90,8 @@ def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMet
     run_dir = config.artifact_dir.resolve()
     _prepare_run_dir(run_dir)
     err.print(f"aiperf-hpc: {_describe(config)} -> {run_dir}", markup=False)
-    outcome, results = uvloop.run(_run(config, run_dir, lambda line: err.print(f"aiperf-hpc: {line}", markup=False)))
+    view = make_view(config.live.ui, RunPlan.of(config), err)
+    outcome, results = uvloop.run(_run(config, run_dir, view, metrics_server))
     metrics = None
     if results is not None:
         metrics = RunMetrics.model_validate(results.metrics)
@@ -181,12 +191,12 @@ def _describe(config: RunConfig) -> str:
 
 
 async def _run(
-    config: RunConfig, run_dir: Path, progress: Callable[[str], None]
+    config: RunConfig, run_dir: Path, view: QuietView, metrics_server: MetricsServer | None
 ) -> tuple[RunOutcome, ResultsReady | None]:
     await check_reachable(config.endpoint.url)
     config, notes = await resolve_server_metrics(config)
     for note in notes:
-        progress(note)
+        view.note(note)
     socket_dir = Path(tempfile.mkdtemp(prefix="aiperf-hpc-"))
     keys = None
     if config.cluster.launcher == "slurm":
@@ -197,23 +207,29 @@ async def _run(
     else:
         addresses = ipc_addresses(socket_dir)
     bus = Bus(keys)
+    controller = Controller(
+        config=config,
+        run_dir=run_dir,
+        addresses=addresses,
+        bus=bus,
+        launcher=LocalLauncher(run_dir / "logs"),
+        view=view,
+    )
     try:
-        controller = Controller(
-            config=config,
-            run_dir=run_dir,
-            addresses=addresses,
-            bus=bus,
-            launcher=LocalLauncher(run_dir / "logs"),
-            progress=progress,
-        )
+        if metrics_server is not None:
+            await metrics_server.start(lambda: render_prometheus(controller.live_status()))
+            view.note(f"live metrics at {metrics_server.url}")
         outcome = await controller.run()
         results = controller.results
         if results is None:
             return outcome, None
         for warning in results.warnings:
-            progress(f"warning: {warning}")
+            view.note(f"warning: {warning}")
         return outcome, results
     finally:
+        view.close(controller.live_status())
+        if metrics_server is not None:
+            await metrics_server.stop()
         bus.close()
         shutil.rmtree(socket_dir, ignore_errors=True)
         shutil.rmtree(run_dir / ".keys", ignore_errors=True)

@@ -19,12 +19,15 @@ import contextlib
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import zmq
 
 from aiperf_hpc.config import RunConfig
+from aiperf_hpc.core.live_stats import LiveStatus
 from aiperf_hpc.core.outcome import RunOutcome, RunStatus
 from aiperf_hpc.errors import DeadlineExceeded, RunError, ServiceError
 from aiperf_hpc.launch.local import LocalLauncher
@@ -68,6 +71,16 @@ class Interrupted(Exception):
     """A signal arrived; the run goes to the interrupted ending."""
 
 
+class RunView(Protocol):
+    """What the user sees of a run while it runs (`exporters.live_view`); called on the controller's loop."""
+
+    def note(self, line: str) -> None:
+        """One event worth a line of its own: the run started, a worker was lost, a signal arrived."""
+
+    def update(self, status: LiveStatus) -> None:
+        """The run's live status, every `HEARTBEAT_INTERVAL_S` while credits are being issued."""
+
+
 class Controller:
     def __init__(
         self,
@@ -77,14 +90,14 @@ class Controller:
         addresses: Addresses,
         bus: Bus,
         launcher: LocalLauncher,
-        progress: Callable[[str], None],
+        view: RunView,
     ) -> None:
         self._config = config
         self._run_dir = run_dir
         self._addresses = addresses
         self._bus = bus
         self._launcher = launcher
-        self._progress = progress
+        self._view = view
         self._worker_ids = [f"worker-{i}" for i in range(config.worker_count)]
         self._registered: dict[str, Register] = {}
         self._configured: set[str] = set()
@@ -131,11 +144,11 @@ class Controller:
         try:
             await self._start_services()
             await self._send("timing", StartProfiling())
-            self._progress(f"profiling with {len(self._worker_ids)} workers")
+            self._view.note(f"profiling with {len(self._worker_ids)} workers")
             await self._wait_timing_done()
             return "completed", None
         except Interrupted:
-            self._progress(f"{signal.Signals(self._signal or signal.SIGINT).name}: stopping, writing partial results")
+            self._view.note(f"{signal.Signals(self._signal or signal.SIGINT).name}: stopping, writing partial results")
             await self._stop_issuing("interrupted by a signal")
             return "interrupted", None
         except RunError as exc:
@@ -272,6 +285,18 @@ class Controller:
     def results(self) -> ResultsReady | None:
         return self._results
 
+    def live_status(self) -> LiveStatus:
+        """The run as it stands: the records manager's latest figures, the worker manager's latest
+        status, and the workers that registered and were not lost, by node."""
+        workers = Counter(r.hostname for r in self._registered.values() if r.service_type == "worker")
+        status = self._worker_status
+        return LiveStatus(
+            stats=self._records_progress.live,
+            in_flight=None if status is None else status.in_flight,
+            workers_alive=None if status is None else status.alive,
+            workers_by_node=dict(sorted(workers.items())),
+        )
+
     async def _shutdown(self) -> None:
         """Step 7: Shutdown to every registered service, then make sure every process has ended."""
         for service_id in list(self._registered):
@@ -361,7 +386,7 @@ class Controller:
             case WorkerLost(worker_id=worker_id, reason=reason):
                 self._registered.pop(worker_id, None)  # no more heartbeats or shutdown to a lost worker
                 if not self._stopping and self._timing_done is None:
-                    self._progress(f"worker {worker_id} lost: {reason}")
+                    self._view.note(f"worker {worker_id} lost: {reason}")
                     await self._send("timing", message)
                     if self._config.cluster.on_worker_loss == "abort":
                         self._fail(f"worker {worker_id} lost ({reason}); --on-worker-loss abort")
@@ -379,16 +404,11 @@ class Controller:
 
     async def _heartbeat_loop(self) -> None:
         beat = Heartbeat(service_id="controller")
-        ticks = 0
         while not self._stopping:
             for service_id in list(self._registered):
                 await self._send(service_id, beat)
-            ticks += 1
-            if ticks % 5 == 0 and "timing" in self._configured and self._timing_done is None:
-                p = self._records_progress
-                status = self._worker_status
-                workers = "" if status is None else f", {status.in_flight} in flight, {status.alive} workers"
-                self._progress(f"{p.received} records, {p.errors} errors{workers}")
+            if "timing" in self._configured and self._timing_done is None:
+                self._view.update(self.live_status())
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
 
     async def _watch_loop(self) -> None:

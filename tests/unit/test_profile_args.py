@@ -51,3 +51,27 @@ def test_a_sweep_parses_to_one_config_per_point() -> None:
 def test_bad_options_are_usage_errors_naming_the_option(options: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_profile_argv(options_to_argv(options))
+
+
+def test_the_live_options_reach_every_point_of_a_sweep() -> None:
+    argv = ["--model", "m", "--concurrency", "1,2", "--ui", "none", "--metrics-port", "0", "--metrics-host", "::1"]
+    runs = parse_profile_argv(argv)
+    assert [config.live.model_dump() for _, config in runs] == [
+        {"ui": "none", "metrics_port": 0, "metrics_host": "::1"}
+    ] * 2
+    default = parse_profile_argv(["--model", "m"])[0][1].live
+    assert (default.ui, default.metrics_port, default.metrics_host) == ("auto", None, "127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ui", "fancy"], "--ui"),
+        (["--metrics-port", "65536"], "invalid --metrics-port"),
+        (["--metrics-port", "-1"], "invalid --metrics-port"),
+        (["--metrics-host", "a b"], "invalid --metrics-host"),
+    ],
+)
+def test_bad_live_options_are_usage_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_profile_argv(["--model", "m", *argv])
