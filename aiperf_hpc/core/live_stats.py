@@ -2,10 +2,12 @@
 
 The records manager feeds every accepted record to `LiveAggregator.add` as batches arrive and sends
 `snapshot()` (a `LiveStats` message) every second. Per record the work is a few counter updates and
-at most three numbers (TTFT, ITL, latency), never a loop over its tokens; the histograms and rolling
-windows take each batch's values as one numpy array. Memory is bounded: counters and histograms are
-per node and per error type, the rolling percentiles keep the last `ROLLING_WINDOW` successes and
-the rates the last `RATE_WINDOW_S` seconds of one-second snapshots.
+appending at most three numbers (TTFT, ITL, latency) to a list, never a loop over its tokens; the
+histograms and rolling windows take those values as one numpy array per node at the next snapshot
+(or every `FLUSH_EVERY` values), because workers send records one at a time and numpy per record
+would cost more than the record. Memory is bounded: counters and histograms are per node and per
+error type, the pending values at most `FLUSH_EVERY`, the rolling percentiles keep the last
+`ROLLING_WINDOW` successes and the rates the last `RATE_WINDOW_S` seconds of one-second snapshots.
 
 Only profiling records count (warmup ones only in `warmup_requests`), as in the final results, so
 the last snapshot's totals are the run's request count. The figures here are a live approximation:
@@ -48,6 +50,7 @@ LATENCY_BOUNDS_S: tuple[float, ...] = (
 
 ROLLING_WINDOW = 1000  # successes the rolling percentiles are taken over
 RATE_WINDOW_S = 5.0  # seconds the rates are taken over
+FLUSH_EVERY = 10_000  # pending values that make `add` fold them in without waiting for a snapshot
 _MAX_RATE_SAMPLES = 64  # bounds the rate window when snapshots come faster than once a second
 
 _NS_PER_S = 1e9
@@ -125,8 +128,8 @@ class _NodeTally:
 
 
 @dataclass
-class _BatchValues:
-    """One node's values of one batch, in ns, before they go into the histograms as one array."""
+class _PendingValues:
+    """One node's values since the last flush, in ns, before they go into the histograms as one array."""
 
     ttft_ns: list[int] = field(default_factory=list)
     itl_ns: list[float] = field(default_factory=list)
@@ -150,9 +153,11 @@ class LiveAggregator:
         self._latency_ms = _Ring(rolling_window)
         self._rate_window_ns = int(rate_window_s * _NS_PER_S)
         self._rate_samples: deque[tuple[int, int, int]] = deque(maxlen=_MAX_RATE_SAMPLES)
+        self._pending: dict[str, _PendingValues] = {}
+        self._pending_count = 0
 
     def add(self, records: Iterable[RequestRecord], now_ns: int) -> None:
-        batch: dict[str, _BatchValues] = {}
+        pending = self._pending
         for record in records:
             if record.phase != "profiling":
                 self._warmup_requests += 1
@@ -175,9 +180,10 @@ class LiveAggregator:
             tally.output_tokens += record.output_tokens or 0
             tally.input_tokens += record.input_tokens or 0
             self._output_tokens += record.output_tokens or 0
-            values = batch.get(node)
+            values = pending.get(node)
             if values is None:
-                values = batch[node] = _BatchValues()
+                values = pending[node] = _PendingValues()
+            self._pending_count += 1
             latency_ns = record.latency_ns
             if latency_ns is not None:
                 values.latency_ns.append(latency_ns)
@@ -189,21 +195,27 @@ class LiveAggregator:
                     values.itl_ns.append((latency_ns - ttft_ns) / (output_tokens - 1))
         if self._requests and self._first_profiling_ns is None:
             self._first_profiling_ns = now_ns
-        for node, values in batch.items():
-            self._observe(self._nodes[node], values)
+        if self._pending_count >= FLUSH_EVERY:
+            self._flush()
 
-    def _observe(self, tally: _NodeTally, values: _BatchValues) -> None:
-        for histogram, ring, values_ns in (
-            (tally.ttft, self._ttft_ms, values.ttft_ns),
-            (tally.itl, self._itl_ms, values.itl_ns),
-            (tally.latency, self._latency_ms, values.latency_ns),
-        ):
-            if values_ns:
-                array_ns = np.asarray(values_ns, dtype=np.float64)
-                histogram.observe(array_ns / _NS_PER_S)
-                ring.extend(array_ns / _NS_PER_MS)
+    def _flush(self) -> None:
+        """Fold the pending values into the histograms and rolling windows, one array per node and figure."""
+        for node, values in self._pending.items():
+            tally = self._nodes[node]
+            for histogram, ring, values_ns in (
+                (tally.ttft, self._ttft_ms, values.ttft_ns),
+                (tally.itl, self._itl_ms, values.itl_ns),
+                (tally.latency, self._latency_ms, values.latency_ns),
+            ):
+                if values_ns:
+                    array_ns = np.asarray(values_ns, dtype=np.float64)
+                    histogram.observe(array_ns / _NS_PER_S)
+                    ring.extend(array_ns / _NS_PER_MS)
+        self._pending = {}
+        self._pending_count = 0
 
     def snapshot(self, now_ns: int) -> LiveStats:
+        self._flush()
         samples = self._rate_samples
         samples.append((now_ns, self._requests, self._output_tokens))
         # Keep the newest sample at least a window old as the base of the rates.

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from aiperf_hpc.core.live_stats import ITL_BOUNDS_S, LATENCY_BOUNDS_S, TTFT_BOUNDS_S, LiveAggregator
+from aiperf_hpc.core.live_stats import FLUSH_EVERY, ITL_BOUNDS_S, LATENCY_BOUNDS_S, TTFT_BOUNDS_S, LiveAggregator
 from aiperf_hpc.protocol.codec import decode, encode
 from aiperf_hpc.protocol.messages import RecordsProgress, RequestRecord
 
@@ -120,6 +120,21 @@ def test_the_ring_wraps_around_its_end() -> None:
     for credit_id, ttft_ms in enumerate([1, 2, 3, 10, 20, 30]):  # one at a time: the write index wraps
         live.add([success(credit_id, ttft_ms, 100, 5)], now_ns=0)
     assert live.snapshot(now_ns=0).ttft_p50_ms == pytest.approx((10 + 20) / 2)  # of 3, 10, 20, 30
+
+
+def test_values_folded_in_between_snapshots_are_counted_once() -> None:
+    records = [success(i, ttft_ms=1 + i % 50, latency_ms=100, output_tokens=5) for i in range(FLUSH_EVERY + 10)]
+    one_by_one, all_at_once = LiveAggregator(), LiveAggregator()
+    for r in records:  # as workers send them: the pending values are folded in at FLUSH_EVERY
+        one_by_one.add([r], now_ns=0)
+    all_at_once.add(records, now_ns=0)
+    first, second = one_by_one.snapshot(now_ns=0), all_at_once.snapshot(now_ns=0)
+    assert first.by_node["n0"].time_to_first_token.count == FLUSH_EVERY + 10
+    for field in ("time_to_first_token", "inter_token_latency", "request_latency"):
+        one, other = getattr(first.by_node["n0"], field), getattr(second.by_node["n0"], field)
+        assert (one.buckets, one.count) == (other.buckets, other.count)
+        assert one.sum_s == pytest.approx(other.sum_s)  # summed in another order
+    assert (first.ttft_p50_ms, first.ttft_p99_ms) == (second.ttft_p50_ms, second.ttft_p99_ms)
 
 
 def test_rates_are_over_the_last_window_of_snapshots() -> None:
