@@ -21,6 +21,7 @@ import uvloop
 from rich.console import Console
 
 from aiperf_hpc.config import RunConfig
+from aiperf_hpc.core.live_stats import LiveStatus
 from aiperf_hpc.core.metrics import RunMetrics
 from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
 from aiperf_hpc.core.placement import Placement, decide_placement
@@ -193,32 +194,39 @@ def _describe(config: RunConfig) -> str:
 async def _run(
     config: RunConfig, run_dir: Path, view: QuietView, metrics_server: MetricsServer | None
 ) -> tuple[RunOutcome, ResultsReady | None]:
-    await check_reachable(config.endpoint.url)
-    config, notes = await resolve_server_metrics(config)
-    for note in notes:
-        view.note(note)
+    controller: Controller | None = None
+
+    def live_status() -> LiveStatus:
+        return controller.live_status() if controller is not None else LiveStatus(None, None, None, {})
+
+    if metrics_server is not None:  # first: a port in use is a usage error, before any other check
+        await metrics_server.start(lambda: render_prometheus(live_status()))
     socket_dir = Path(tempfile.mkdtemp(prefix="aiperf-hpc-"))
-    keys = None
-    if config.cluster.launcher == "slurm":
-        # Workers on other nodes read the key file from the (shared) artifact directory.
-        keys = CurveKeys.generate()
-        os.environ[KEY_FILE_ENV] = str(write_key_file(run_dir / ".keys", keys))
-        addresses = tcp_bind_specs(config.cluster.zmq_host or "127.0.0.1")
-    else:
-        addresses = ipc_addresses(socket_dir)
-    bus = Bus(keys)
-    controller = Controller(
-        config=config,
-        run_dir=run_dir,
-        addresses=addresses,
-        bus=bus,
-        launcher=LocalLauncher(run_dir / "logs"),
-        view=view,
-    )
+    bus: Bus | None = None
     try:
         if metrics_server is not None:
-            await metrics_server.start(lambda: render_prometheus(controller.live_status()))
             view.note(f"live metrics at {metrics_server.url}")
+        await check_reachable(config.endpoint.url)
+        config, notes = await resolve_server_metrics(config)
+        for note in notes:
+            view.note(note)
+        keys = None
+        if config.cluster.launcher == "slurm":
+            # Workers on other nodes read the key file from the (shared) artifact directory.
+            keys = CurveKeys.generate()
+            os.environ[KEY_FILE_ENV] = str(write_key_file(run_dir / ".keys", keys))
+            addresses = tcp_bind_specs(config.cluster.zmq_host or "127.0.0.1")
+        else:
+            addresses = ipc_addresses(socket_dir)
+        bus = Bus(keys)
+        controller = Controller(
+            config=config,
+            run_dir=run_dir,
+            addresses=addresses,
+            bus=bus,
+            launcher=LocalLauncher(run_dir / "logs"),
+            view=view,
+        )
         outcome = await controller.run()
         results = controller.results
         if results is None:
@@ -227,10 +235,11 @@ async def _run(
             view.note(f"warning: {warning}")
         return outcome, results
     finally:
-        view.close(controller.live_status())
+        view.close(controller.live_status() if controller is not None else None)
         if metrics_server is not None:
             await metrics_server.stop()
-        bus.close()
+        if bus is not None:
+            bus.close()
         shutil.rmtree(socket_dir, ignore_errors=True)
         shutil.rmtree(run_dir / ".keys", ignore_errors=True)
         os.environ.pop(KEY_FILE_ENV, None)
