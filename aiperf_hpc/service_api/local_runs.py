@@ -1,0 +1,180 @@
+"""Local client groups: `aiperf-hpc profile` subprocesses of the service, and their end.
+
+Each run is its own session (a Ctrl-C in the service's terminal reaches only the service, which
+then stops the runs in order) and gets SIGTERM when the service dies (`set_parent_death_signal`),
+so even a SIGKILLed service leaves no run behind; SIGTERM makes the profile write partial results.
+Linux ties that signal to the forking thread, so `start` must be called on the event loop's (main)
+thread, never from an executor.
+
+A process is known by pid *and* start time (`/proc/PID/stat` field 22, in clock ticks since boot):
+after a restart the service adopts a run only when both match, so a reused pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiperf_hpc.errors import RunError, UsageError
+from aiperf_hpc.profile_args import parse_profile_argv
+from aiperf_hpc.runtime.process import set_parent_death_signal
+
+RUN_LOG = "service-run.log"
+"""The profile's stdout and stderr, in its artifact dir (the profile never removes this file)."""
+
+_POLL_INTERVAL_S = 0.05
+
+
+@dataclass
+class LocalProcess:
+    """A run's profile process; `popen` is None for one adopted after a restart (not our child)."""
+
+    pid: int
+    start_ticks: int | None
+    popen: subprocess.Popen[bytes] | None
+
+    def ended(self) -> tuple[bool, int | None]:
+        """(ended, exit code); the code is None when unknown (an adopted process). A signal death
+        reads as 128 + signal, as a shell reports it."""
+        if self.popen is not None:
+            code = self.popen.poll()
+            if code is None:
+                return False, None
+            return True, code if code >= 0 else 128 - code
+        return not process_alive(self.pid, self.start_ticks), None
+
+
+def profile_supports(option: str, value: str) -> bool:
+    """Whether `aiperf-hpc profile` (this install) accepts `option value`; asked of its own parser."""
+    try:
+        parse_profile_argv(["--model", "probe", option, value])
+    except UsageError as exc:
+        return "Unknown option" not in str(exc)
+    return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (another program may take it before the run does)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None when it does not exist (or not on Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name in (...) may contain spaces
+    return int(fields[19])  # field 22 overall; fields[0] is field 3
+
+
+def process_alive(pid: int, start_ticks: int | None) -> bool:
+    """True when `pid` runs, is not a zombie, and (when known) started at `start_ticks`."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return False
+    return start_ticks is None or int(fields[19]) == start_ticks
+
+
+class LocalRuns:
+    """The profile processes this service watches, by client-group id."""
+
+    def __init__(self) -> None:
+        self._processes: dict[str, LocalProcess] = {}
+
+    def start(self, group_id: str, command: list[str], run_dir: Path) -> LocalProcess:
+        """Start `command` (see `profile_command`) with its output in `run_dir/RUN_LOG`. Raises RunError."""
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with (run_dir / RUN_LOG).open("ab") as log_file:
+                popen = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=set_parent_death_signal,
+                )
+        except OSError as exc:
+            raise RunError(f"cannot start the profile: {exc.strerror or exc}") from None
+        process = LocalProcess(popen.pid, process_start_ticks(popen.pid), popen)
+        self._processes[group_id] = process
+        return process
+
+    def adopt(self, group_id: str, pid: int, start_ticks: int | None) -> bool:
+        """Watch a run started by an earlier service, if it still runs; False when it is gone."""
+        if start_ticks is None or not process_alive(pid, start_ticks):
+            return False
+        self._processes[group_id] = LocalProcess(pid, start_ticks, None)
+        return True
+
+    def ended(self, group_id: str) -> tuple[bool, int | None]:
+        """(ended, exit code) as `LocalProcess.ended`; a run not watched here counts as ended, code unknown."""
+        process = self._processes.get(group_id)
+        if process is None:
+            return True, None
+        done = process.ended()
+        if done[0]:
+            del self._processes[group_id]
+        return done
+
+    def terminate(self, group_id: str) -> bool:
+        """SIGTERM the run (it writes partial results); False when it is not running."""
+        process = self._processes.get(group_id)
+        if process is None or not process_alive(process.pid, process.start_ticks):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        return True
+
+    async def stop_all(self, grace_s: float) -> list[str]:
+        """SIGTERM every run, wait up to `grace_s` for them to end, then SIGKILL the rest (each run's
+        own children die with it). Returns what had to be killed. The runs stay listed for `ended`."""
+        for group_id in list(self._processes):
+            self.terminate(group_id)
+        if await self._wait_all(grace_s):
+            return []
+        forced = []
+        for group_id, process in self._running():
+            forced.append(f"client group {group_id} (pid {process.pid}) killed after {grace_s:g} s")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+        await self._wait_all(5.0)
+        return forced
+
+    def _running(self) -> list[tuple[str, LocalProcess]]:
+        return [(group_id, process) for group_id, process in self._processes.items() if not process.ended()[0]]
+
+    async def _wait_all(self, timeout_s: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._running():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(_POLL_INTERVAL_S)
+        return True
+
+
+def profile_command(argv: list[str], run_dir: Path, *, metrics_port: int | None, ui_none: bool) -> list[str]:
+    """The profile's command line: the body's options plus what the service sets."""
+    command = [sys.executable, "-m", "aiperf_hpc.cli", "profile", *argv, "--launcher", "local"]
+    command += ["--artifact-dir", str(run_dir)]
+    if metrics_port is not None:
+        command += ["--metrics-port", str(metrics_port)]
+    if ui_none:
+        command += ["--ui", "none"]
+    return command
