@@ -263,6 +263,8 @@ class ClientGroups:
                 self._store.update(row.id, status=status)
             return
         error = None if status == "completed" else f"Slurm job {row.slurm_job_id} ended {job.state}"
+        if status == "cancelled" and row.cancel_requested:
+            error = f"stopped by DELETE ({error})"
         self._finish(row, status, job.exit_code, error)
 
     def _finish(self, row: GroupRow, status: Status, exit_code: int | None, error: str | None) -> GroupRow:
