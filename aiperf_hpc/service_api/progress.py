@@ -59,11 +59,14 @@ class RecordLineCounter:
 
 def requests_done_from_metrics(text: str) -> int | None:
     """The sum of the `PROGRESS_COUNTER` samples in Prometheus text; None when it is absent or unreadable."""
+    sample_name = f"{PROGRESS_COUNTER}_total"
     try:
-        for family in text_string_to_metric_families(text):
-            if family.name == PROGRESS_COUNTER:
-                total = sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
-                return int(total)
+        values = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == sample_name
+        ]
     except ValueError:
         return None
-    return None
+    return int(sum(values)) if values else None
