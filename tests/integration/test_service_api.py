@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -255,3 +256,31 @@ def test_a_running_local_run_serves_its_live_metrics_through_the_service(tmp_pat
         service.wait_status(group_id, ("cancelled",))
     assert metrics.headers["Content-Type"].startswith("text/plain")
     assert "# TYPE" in metrics.body
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_docs_render_every_operation_in_a_browser_without_a_console_message(
+    service: Service, tmp_path: Path
+) -> None:
+    """Swagger UI, served by the service, fetches /openapi.json and lists the operations; its
+    Content-Security-Policy would turn any fetch from elsewhere into a console message."""
+    assert CHROMIUM is not None
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    command += ["--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}"]
+    command += ["--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000", "--dump-dom", f"{service.url}/docs"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    operations = set(re.findall(r'href="#/default/(\w+)"', done.stdout))
+    assert operations == {
+        "health",
+        "createClientGroup",
+        "listClientGroups",
+        "getClientGroup",
+        "cancelClientGroup",
+        "getClientGroupMetrics",
+        "getClientGroupResults",
+    }
+    assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
