@@ -25,6 +25,7 @@ import fcntl
 import hmac
 import ipaddress
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -72,6 +73,7 @@ def serve(*, host: str, port: int, token: str | None, state_dir: Path) -> int:
         raise UsageError(f"refusing to listen on {host} without a token: set --token or {TOKEN_ENV}")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {port}")
+    os.environ.pop(TOKEN_ENV, None)  # the runs (and Slurm jobs) inherit the environment; the token stays here
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="aiperf-hpc serve %(levelname)s: %(message)s")
     with _state_dir_lock(state_dir):
         asyncio.run(_serve(host, port, token, state_dir))

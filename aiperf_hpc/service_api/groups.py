@@ -238,10 +238,10 @@ class ClientGroups:
         if exit_code is None:
             self._finish(row, *_ended_unwatched(row, "after a service restart"))
             return
-        if row.cancel_requested:
-            self._finish(row, "cancelled", exit_code, row.error or "stopped by DELETE")
-        elif exit_code == 0:
+        if exit_code == 0:  # it completed before any SIGTERM reached it
             self._finish(row, "completed", exit_code, None)
+        elif row.cancel_requested:
+            self._finish(row, "cancelled", exit_code, row.error or "stopped by DELETE")
         else:
             self._finish(row, "failed", exit_code, f"aiperf-hpc profile exited with {exit_code}; see {_run_log(row)}")
 

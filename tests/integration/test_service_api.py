@@ -3,6 +3,7 @@ mock server, real HTTP over loopback, and its SQLite file across restarts."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -201,19 +202,17 @@ def test_the_list_survives_a_restart_and_a_run_that_died_meanwhile_shows_failed(
             service.wait_status(done_id, ("completed",))
             long_id = service.create(long_run(server.url))["id"]
             wait_requests(service, long_id, 5)
-            pid = service.group(long_id)  # the pid is not in the API: read it where the service keeps it
-            row = (
-                sqlite3.connect(state / "service.sqlite3")
-                .execute("SELECT pid, pid_start_ticks FROM client_groups WHERE id = ?", [long_id])
-                .fetchone()
-            )
+            before = service.group(long_id)
+            with contextlib.closing(sqlite3.connect(state / "service.sqlite3")) as db:  # the pid is not in the API
+                row = db.execute("SELECT pid, pid_start_ticks FROM client_groups WHERE id = ?", [long_id]).fetchone()
             service.stop(signal.SIGKILL)  # the service dies at once: nothing marks the run
-            os.kill(row[0], signal.SIGKILL)  # and the run is killed while no service runs
+            with contextlib.suppress(ProcessLookupError):  # it may have ended on the service's death already
+                os.kill(row[0], signal.SIGKILL)  # the run is killed while no service runs
             wait_for(lambda: processes_tagged(tag) == [], 30, "every process of the run to end")
         assert not process_alive(*row)
         with running_service(state, tag=tag) as service:
             listed = {item["id"]: item for item in service.call("GET", API).body["client_groups"]}
-    assert pid["status"] == "running"
+    assert before["status"] == "running"
     assert listed[done_id]["status"] == "completed" and listed[done_id]["summary"]["request_count"] == 5
     assert listed[long_id]["status"] == "failed"
     assert "while the service was down" in listed[long_id]["error"]
