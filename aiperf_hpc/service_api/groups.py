@@ -41,7 +41,7 @@ from aiperf_hpc.service_api.models import (
 )
 from aiperf_hpc.service_api.progress import RecordLineCounter, requests_done_from_metrics
 from aiperf_hpc.service_api.store import GroupRow, Store
-from aiperf_hpc.service_api.validation import plan_client_group
+from aiperf_hpc.service_api.validation import Plan, plan_client_group
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class ClientGroups:
         self._local = LocalRuns()
         self._records = RecordLineCounter()
         self._slurm_polled_s: dict[str, float] = {}
+        self._creating: set[str] = set()  # recorded, not yet started or submitted: not for the watch loop
         self._live_metrics = profile_supports("--metrics-port", "0")
         self._ui_none = profile_supports("--ui", "none")
 
@@ -100,6 +101,14 @@ class ClientGroups:
             requests_expected=plan.requests_expected,
         )
         self._store.insert(row)
+        self._creating.add(group_id)
+        try:
+            return await self._start(row, plan)
+        finally:
+            self._creating.discard(group_id)
+
+    async def _start(self, row: GroupRow, plan: Plan) -> GroupRow:
+        group_id, run_dir = row.id, Path(row.artifact_dir)
         if plan.submit is None:
             port = free_port() if self._live_metrics else None
             command = profile_command(plan.argv, run_dir, metrics_port=port, ui_none=self._ui_none)
@@ -116,7 +125,13 @@ class ClientGroups:
         except AiperfError as exc:
             return self._finish(row, "failed", None, str(exc))
         log.info("client group %s: Slurm job %s", group_id, job_id)
-        return self._store.update(group_id, slurm_job_id=job_id)
+        row = self._store.update(group_id, slurm_job_id=job_id)
+        if row.cancel_requested:  # a DELETE came while sbatch ran
+            try:
+                await asyncio.to_thread(slurm_runs.cancel_job, job_id)
+            except RunError as exc:
+                log.error("client group %s: %s", group_id, exc)
+        return row
 
     async def cancel(self, group_id: str) -> GroupRow:
         """Ask the run to stop: SIGTERM (local) or scancel (slurm). It turns `cancelled` once it has
@@ -224,7 +239,7 @@ class ClientGroups:
     async def refresh(self) -> None:
         """One look at every active client group."""
         for row in self._store.all():
-            if row.status not in ACTIVE_STATUSES:
+            if row.status not in ACTIVE_STATUSES or row.id in self._creating:
                 continue
             if row.launcher == "local":
                 await self._refresh_local(row)
