@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aiperf_hpc.reporting.run_dir import RECORDS_FILE
 
 # The run's counter of requests done (every outcome, summed over its labels: node, ...).
-PROGRESS_COUNTER = "aiperf_hpc_requests"
+PROGRESS_COUNTER = "aiperf_requests"
 
 _CHUNK_BYTES = 1 << 20
 

@@ -112,10 +112,10 @@ def test_record_lines_are_counted_incrementally_and_only_when_complete(tmp_path:
 
 def test_requests_done_sums_the_counter_over_its_labels() -> None:
     text = (
-        "# TYPE aiperf_hpc_requests_total counter\n"
-        'aiperf_hpc_requests_total{node="n1"} 3\n'
-        'aiperf_hpc_requests_total{node="n2"} 4\n'
-        'aiperf_hpc_requests_created{node="n1"} 1.7e9\n'
+        "# TYPE aiperf_requests_total counter\n"
+        'aiperf_requests_total{node="n1"} 3\n'
+        'aiperf_requests_total{node="n2"} 4\n'
+        'aiperf_requests_created{node="n1"} 1.7e9\n'
     )
     assert requests_done_from_metrics(text) == 7
     assert requests_done_from_metrics("# TYPE other counter\nother_total 1\n") is None
