@@ -55,6 +55,7 @@ from aiperf_hpc.protocol.messages import (
     WorkerStatus,
 )
 from aiperf_hpc.runtime.bus import Bus, bound_endpoint, send_to
+from aiperf_hpc.runtime.preflight import check_reachable
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ RECORDS_FLUSH_TIMEOUT_S = 10.0
 FINALIZE_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0  # on a signal: how long timing may take to cancel and settle
 SHUTDOWN_TIMEOUT_S = 10.0
+SERVER_PROBE_TIMEOUT_S = 5.0  # a connect to the server that takes longer counts as the server gone
 
 
 class Interrupted(Exception):
@@ -113,6 +115,8 @@ class Controller:
         self._signal: int | None = None
         self._stopping = False
         self._changed = asyncio.Event()
+        self._errors_probed = 0  # the error count at the last reachability probe of the server
+        self._probe: asyncio.Task[None] | None = None
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -134,6 +138,9 @@ class Controller:
             await self._shutdown()
             for task in background:
                 task.cancel()
+            if self._probe is not None:
+                background.append(self._probe)
+                self._probe.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -251,6 +258,9 @@ class Controller:
                 log.error("%d records missing: %s", missing, exc)
                 if status == "completed":
                     status, error = "failed", f"{missing} of {total} records never arrived"
+        # The server may have died after the last probe (or with the last requests): ask once more.
+        if status == "completed" and self._records_progress.errors > 0 and (gone := await self._server_gone()):
+            status, error = "failed", gone
         dataset = self._details.get("dataset", {})
         finalize = Finalize(
             status=status, missing_records=missing, dataset=dataset, max_loop_lag_ms=self._max_loop_lag_ms
@@ -374,6 +384,9 @@ class Controller:
                 if self._config.metrics.failure_threshold_crossed(received, errors):
                     limit = self._config.metrics.failure_threshold_pct
                     self._fail(f"{errors} of {received} requests failed, more than --failure-threshold {limit:g}%")
+                if errors > self._errors_probed and (self._probe is None or self._probe.done()):
+                    self._errors_probed = errors
+                    self._probe = asyncio.ensure_future(self._probe_server())
             case TimingDone():
                 self._timing_done = message
             case ResultsReady():
@@ -401,6 +414,20 @@ class Controller:
                 pass
             case _:
                 log.error("unexpected %s from %s on the control socket", type(message).__name__, sender)
+
+    async def _probe_server(self) -> None:
+        """New errors arrived: is the server still there? A server that no longer accepts connections
+        ends the run as failed (with partial results) instead of turning every remaining request into
+        an instant connection error and the run into a "completed" one."""
+        if (reason := await self._server_gone()) is not None:
+            self._fail(reason)
+
+    async def _server_gone(self) -> str | None:
+        try:
+            await check_reachable(self._config.endpoint.url, timeout_s=SERVER_PROBE_TIMEOUT_S)
+        except RunError as exc:
+            return f"the server stopped answering during the run: {exc}"
+        return None
 
     async def _heartbeat_loop(self) -> None:
         beat = Heartbeat(service_id="controller")
