@@ -36,6 +36,7 @@ from aiperf_hpc.config import (
 )
 from aiperf_hpc.core.goodput import parse_goodput_spec
 from aiperf_hpc.errors import UsageError
+from aiperf_hpc.profile_args import API_KEY_ENV
 
 ENDPOINT = Group("Endpoint", sort_key=0)
 LOAD = Group("Load", sort_key=1)
@@ -55,7 +56,13 @@ class EndpointOptions:
     url: Annotated[str, Parameter(name=["--url", "-u"], help="Server base URL.")] = "http://127.0.0.1:8000"
     endpoint_type: EndpointType = "chat"
     streaming: Annotated[bool, Parameter(help="Stream responses (SSE); needed for TTFT and ITL.")] = False
-    api_key: Annotated[str | None, Parameter(help="Sent as 'Authorization: Bearer KEY'.")] = None
+    api_key: Annotated[
+        str | None,
+        Parameter(
+            env_var=API_KEY_ENV,
+            help="Sent as 'Authorization: Bearer KEY'. Prefer the environment variable: ps shows command lines.",
+        ),
+    ] = None
     header: Annotated[
         list[str] | None, Parameter(name=["--header", "-H"], help="Extra header 'Name:Value' (repeat).", **_NO_EMPTY)
     ] = None

@@ -22,6 +22,10 @@ import orjson
 from aiperf_hpc.config import RunConfig
 from aiperf_hpc.errors import UsageError
 
+API_KEY_ENV = "AIPERF_HPC_API_KEY"
+"""`--api-key` from the environment: what the tool itself uses to pass a key to a run it starts, so
+the key never sits on a command line (`ps`) or in a generated script."""
+
 # Options whose list value is one comma-separated sweep, not a repeated option.
 _SWEEPABLE = frozenset({"concurrency", "request-rate"})
 
@@ -50,6 +54,21 @@ def options_to_argv(options: Mapping[str, Any]) -> list[str]:
         else:
             argv += [flag, _scalar(name, value)]
     return argv
+
+
+def move_api_key_to_env(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """`argv` without `--api-key KEY` (or `--api-key=KEY`), and the environment that passes KEY instead."""
+    kept: list[str] = []
+    env: dict[str, str] = {}
+    args = iter(argv)
+    for arg in args:
+        if arg == "--api-key":
+            env[API_KEY_ENV] = next(args, "")
+        elif arg.startswith("--api-key="):
+            env[API_KEY_ENV] = arg.removeprefix("--api-key=")
+        else:
+            kept.append(arg)
+    return kept, env
 
 
 def _scalar(name: str, value: Any) -> str:

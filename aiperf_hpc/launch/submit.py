@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiperf_hpc.core.sbatch import SCRIPT_NAME, SubmitOptions, sbatch_script
 from aiperf_hpc.errors import RunError, UsageError
+from aiperf_hpc.profile_args import move_api_key_to_env
 
 __all__ = ["SCRIPT_NAME", "SubmitOptions", "submit"]
 
@@ -31,6 +32,7 @@ def submit(options: SubmitOptions, profile_args: list[str], *, dry_run: bool) ->
     options or a machine without sbatch, RunError when the file cannot be written or sbatch fails.
     """
     submit_dir = Path.cwd()
+    profile_args, key_env = move_api_key_to_env(profile_args)  # the job inherits the key; the script never holds it
     text = sbatch_script(options, profile_args, submit_dir=submit_dir)
     if dry_run:
         return text
@@ -45,7 +47,9 @@ def submit(options: SubmitOptions, profile_args: list[str], *, dry_run: bool) ->
         script_path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise RunError(f"cannot write {script_path}: {exc.strerror or exc}") from None
-    return _run_sbatch([sbatch, "--parsable", str(script_path)], cwd=submit_dir, env=sbatch_environment(os.environ))
+    return _run_sbatch(
+        [sbatch, "--parsable", str(script_path)], cwd=submit_dir, env=sbatch_environment(os.environ) | key_env
+    )
 
 
 def sbatch_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ValidationError
 
 from aiperf_hpc import __version__
 from aiperf_hpc.errors import AiperfError, RunError, UsageError
+from aiperf_hpc.profile_args import API_KEY_ENV
 from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE
 from aiperf_hpc.service_api.groups import ClientGroups, Conflict, NotFound
 from aiperf_hpc.service_api.models import ClientGroupCreate, ClientGroupList, ErrorBody, ErrorItem, Health
@@ -73,6 +74,7 @@ def serve(*, host: str, port: int, token: str | None, state_dir: Path) -> int:
         raise UsageError(f"refusing to listen on {host} without a token: set --token or {TOKEN_ENV}")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {port}")
+    os.environ.pop(API_KEY_ENV, None)  # a run gets the key its body gives, never the service's own
     os.environ.pop(TOKEN_ENV, None)  # the runs (and Slurm jobs) inherit the environment; the token stays here
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="aiperf-hpc serve %(levelname)s: %(message)s")
     with _state_dir_lock(state_dir):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiperf_hpc.errors import RunError, UsageError
-from aiperf_hpc.profile_args import parse_profile_argv
+from aiperf_hpc.profile_args import API_KEY_ENV, move_api_key_to_env, parse_profile_argv
 from aiperf_hpc.runtime.process import set_parent_death_signal
 
 RUN_LOG = "service-run.log"
@@ -98,11 +98,14 @@ class LocalRuns:
 
     def start(self, group_id: str, command: list[str], run_dir: Path) -> LocalProcess:
         """Start `command` (see `profile_command`) with its output in `run_dir/RUN_LOG`. Raises RunError."""
+        command, key_env = move_api_key_to_env(command)  # never on a command line that `ps` shows
+        env = {name: value for name, value in os.environ.items() if name != API_KEY_ENV} | key_env
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             with (run_dir / RUN_LOG).open("ab") as log_file:
                 popen = subprocess.Popen(
                     command,
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=subprocess.STDOUT,

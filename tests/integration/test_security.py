@@ -104,3 +104,13 @@ def test_the_mock_server_listens_on_loopback_by_default() -> None:
         addresses = listening_addresses(port)
     assert server.url.startswith("http://127.0.0.1:")
     assert addresses == ["0100007F"]  # 127.0.0.1 in /proc's little-endian hex; no IPv6 socket
+
+
+def test_a_submitted_job_script_never_holds_the_api_key(tmp_path: Path) -> None:
+    api_key = f"sk-PLANTED-{uuid.uuid4().hex}"
+    args = ["submit", "--dry-run", "--nodes", "1", "--workers-per-node", "1", "--time", "00:10:00"]
+    args += ["-m", "mock-model", "-u", "http://10.0.0.1:8000", "--api-key", api_key, "--request-count", "5"]
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "--request-count 5" in done.stdout  # the other options are in the script; only the key is not
+    assert api_key not in done.stdout + done.stderr

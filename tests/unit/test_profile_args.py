@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiperf_hpc.errors import UsageError
-from aiperf_hpc.profile_args import options_to_argv, parse_profile_argv
+from aiperf_hpc.profile_args import API_KEY_ENV, move_api_key_to_env, options_to_argv, parse_profile_argv
 
 
 def test_values_map_to_arguments() -> None:
@@ -75,3 +75,17 @@ def test_the_live_options_reach_every_point_of_a_sweep() -> None:
 def test_bad_live_options_are_usage_errors(argv: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_profile_argv(["--model", "m", *argv])
+
+
+def test_the_api_key_moves_from_the_command_line_to_the_environment() -> None:
+    argv = ["--model", "m", "--api-key", "sk-1", "--streaming", "--api-key=sk-2"]
+    assert move_api_key_to_env(argv) == (["--model", "m", "--streaming"], {API_KEY_ENV: "sk-2"})
+    assert move_api_key_to_env(["--model", "m"]) == (["--model", "m"], {})
+
+
+def test_profile_takes_the_api_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(API_KEY_ENV, "sk-from-env")
+    [(_, config)] = parse_profile_argv(["--model", "m"])
+    assert config.endpoint.api_key == "sk-from-env"
+    [(_, config)] = parse_profile_argv(["--model", "m", "--api-key", "sk-given"])
+    assert config.endpoint.api_key == "sk-given"
