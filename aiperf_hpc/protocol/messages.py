@@ -207,6 +207,7 @@ class WorkerStatus(_Msg):
     alive: int
     in_flight: int
     max_loop_lag_ms: float
+    completed: int = 0  # credits the live workers finished (each pushed its record)
 
 
 class Heartbeat(_Msg):

@@ -34,6 +34,7 @@ from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.addresses import Addresses
 from aiperf_hpc.protocol.messages import (
     PROTOCOL_VERSION,
+    CancelCredits,
     ClockProbe,
     ClockReply,
     Configure,
@@ -243,7 +244,9 @@ class Controller:
                 usage_error=self._usage_error,
             )
         missing = 0
-        if self._timing_done is not None:
+        if self._timing_done is None:
+            await self._drain_workers()
+        else:
             total = sum(self._timing_done.issued.values())
             await self._send("records", ExpectRecords(total=total))
             try:
@@ -290,6 +293,26 @@ class Controller:
             results_written=True,
             usage_error=self._usage_error,
         )
+
+    async def _drain_workers(self) -> None:
+        """The timing manager is gone (or never finished), so nobody counts the credits in flight:
+        the workers are told to cancel them directly, and the results wait (bounded) until the worker
+        manager reports none in flight and every record the workers finished has arrived."""
+        if "worker_manager" not in self._configured or "worker_manager" in self._dead:
+            return
+        for worker_id in self._worker_ids:
+            if worker_id in self._configured and worker_id in self._registered:
+                await self._send(worker_id, CancelCredits())
+        self._worker_status = None  # wait for a status taken after the cancel
+
+        def drained() -> bool:
+            status = self._worker_status
+            return status is not None and status.in_flight == 0 and self._records_progress.received >= status.completed
+
+        try:
+            await self._wait(drained, STOP_TIMEOUT_S, "the workers' last records", ending_on="worker_manager")
+        except RunError as exc:
+            log.error("workers not drained: %s", exc)
 
     @property
     def results(self) -> ResultsReady | None:

@@ -34,6 +34,7 @@ from aiperf_hpc.protocol.messages import (
     CreditDrop,
     CreditReturn,
     ErrorType,
+    Message,
     RecordBatch,
     RequestRecord,
     TokenSource,
@@ -123,6 +124,16 @@ class Worker(Service):
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         return [self._credits_loop(), self._health_loop()]
 
+    async def on_control(self, message: Message) -> None:
+        if isinstance(message, CancelCredits):  # from the controller when the timing manager is gone
+            self._cancel_all()
+        else:
+            await super().on_control(message)
+
+    def _cancel_all(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+
     async def close(self) -> None:
         if hasattr(self, "_session"):
             for task in self._tasks.values():
@@ -138,8 +149,7 @@ class Worker(Service):
                     task = asyncio.get_running_loop().create_task(self._handle(message))
                     self._tasks[message.credit_id] = task
                 case CancelCredits():
-                    for task in list(self._tasks.values()):
-                        task.cancel()
+                    self._cancel_all()
                 case _:
                     log.error("unexpected %s on the credits socket", type(message).__name__)
 

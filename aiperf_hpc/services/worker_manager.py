@@ -113,5 +113,6 @@ class WorkerManager(Service):
                 alive=len(self._worker_ids) - len(self._lost),
                 in_flight=sum(h.in_flight for h in alive),
                 max_loop_lag_ms=max((h.loop_lag_ms for h in alive), default=0.0),
+                completed=sum(h.completed for h in alive),
             )
         )
