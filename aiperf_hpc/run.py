@@ -35,7 +35,7 @@ from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
 from aiperf_hpc.runtime.preflight import check_reachable
 from aiperf_hpc.services.controller import Controller
 
-ARTIFACTS = ("records.jsonl", "profile_export.json", "profile_export.csv", "inputs.json", "logs")
+ARTIFACTS = ("records.jsonl", "run_config.json", "profile_export.json", "profile_export.csv", "inputs.json", "logs")
 
 
 def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
@@ -76,9 +76,19 @@ def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMet
     code = decide_exit_code(outcome)
     if outcome.error:
         err.print(f"aiperf-hpc: error: {outcome.error}", markup=False)
+        if not outcome.results_written and _has_records(run_dir):
+            hint = f"`aiperf-hpc recompute {run_dir}` rebuilds the results from the records"
+            err.print(f"aiperf-hpc: {hint}", markup=False)
     elif code is ExitCode.RUN_FAILED and outcome.request_count:
         err.print(f"aiperf-hpc: error: {_all_failed(outcome.request_count, metrics)}", markup=False)
     return code, metrics
+
+
+def _has_records(run_dir: Path) -> bool:
+    try:
+        return (run_dir / "records.jsonl").stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _all_failed(request_count: int, metrics: RunMetrics | None) -> str:
