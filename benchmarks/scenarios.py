@@ -479,7 +479,7 @@ def row_postprocess(bench: Bench) -> RowResult:
         row.notes.append(f"aiperf-hpc: {failure_of(runs, OURS)}")
     row.lines.append(
         Line(
-            f"post-processing {count:,} records (read_records_jsonl + compute_metrics)",
+            f"post-processing {count:,} records (read_record_columns + metrics_of_columns)",
             ours_text,
             "n/a (not measured)",
             "<= 5 s" if count == RECORD_COUNT else f"<= {5 * count / RECORD_COUNT:g} s (5 s per million)",

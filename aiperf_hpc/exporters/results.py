@@ -31,13 +31,13 @@ import orjson
 
 from aiperf_hpc import __version__
 from aiperf_hpc.config import RunConfig
-from aiperf_hpc.core.metrics import RunMetrics, compute_metrics
+from aiperf_hpc.core.metrics import RunMetrics, metrics_of_columns
 from aiperf_hpc.core.validity import Validity, assess_validity
 from aiperf_hpc.errors import RunError
 from aiperf_hpc.exporters._atomic import write_bytes_atomically
 from aiperf_hpc.exporters.csv_export import write_profile_export_csv
 from aiperf_hpc.exporters.json_export import write_profile_export_json
-from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
+from aiperf_hpc.exporters.records_jsonl import read_record_columns
 
 RECORDS_FILE = "records.jsonl"
 RUN_CONFIG_FILE = "run_config.json"
@@ -90,8 +90,8 @@ def write_results(run_dir: Path, run_config: Mapping[str, Any], end: RunEnd) -> 
     or undecodable lines are skipped and counted in the metadata. Raises OSError when the records
     cannot be read or the exports written, UsageError when the config's goodput SLOs are invalid.
     """
-    loaded = read_records_jsonl(run_dir / RECORDS_FILE)
-    metrics = compute_metrics(loaded.records, goodput=_goodput(run_config) or None)
+    loaded = read_record_columns(run_dir / RECORDS_FILE)
+    metrics = metrics_of_columns(loaded.columns, goodput=_goodput(run_config) or None)
     workers = run_config.get("workers")
     validity = assess_validity(
         metrics, max_loop_lag_ms=end.max_loop_lag_ms, workers=workers if isinstance(workers, int) else None
