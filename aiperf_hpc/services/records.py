@@ -20,6 +20,7 @@ from typing import IO, Any
 import orjson
 import zmq
 
+from aiperf_hpc.core.credit_set import CreditSet
 from aiperf_hpc.exporters.results import (
     RECORDS_FILE,
     RunEnd,
@@ -54,7 +55,7 @@ class RecordsManager(Service):
         self._run_config = run_config_metadata(message.config, started_wall_ns=time.time_ns())
         write_run_config(self._run_dir, self._run_config)
         self._file: IO[bytes] = (self._run_dir / RECORDS_FILE).open("ab")
-        self._seen: set[int] = set()
+        self._seen = CreditSet()  # one bit per credit id, however long the run
         self._errors = 0
         self._expected: int | None = None
         self._pull = self.bus.socket(zmq.PULL, bind=message.addresses.records)
@@ -91,10 +92,9 @@ class RecordsManager(Service):
     def _append(self, batch: RecordBatch) -> None:
         lines = []
         for record in batch.records:
-            if record.credit_id in self._seen:
+            if not self._seen.add(record.credit_id):
                 log.warning("dropped a second record for credit %d", record.credit_id)
                 continue
-            self._seen.add(record.credit_id)
             if record.error_type not in (None, "cancelled"):
                 self._errors += 1
             lines.append(orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_APPEND_NEWLINE))
