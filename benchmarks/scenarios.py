@@ -28,6 +28,7 @@ from benchmarks.procs import MockServer, run_bounded
 from benchmarks.records_1m import RECORD_COUNT, ensure_records_file
 from benchmarks.report import Line, RowResult, failure_of, fmt, median_figures, median_or_none
 from benchmarks.runs import AIPERF, OURS, VLLM, WRK, Figures, Load, ToolRun, run_dir_name
+from benchmarks.soak import row_soak
 
 RunMaker = Callable[[int, Path], ToolRun]
 """Runs one tool once: (round index, run directory) -> the run."""
@@ -528,7 +529,10 @@ ROWS: dict[str, Callable[[Bench], RowResult]] = {
 }
 """Row name (for --only) -> row function, in the issue's order: what `make bench` runs."""
 
-EXTRA_ROWS: dict[str, Callable[[Bench], RowResult]] = {"scaling": row_scaling}
+EXTRA_ROWS: dict[str, Callable[[Bench], RowResult]] = {
+    "scaling": row_scaling,
+    "soak": lambda bench: row_soak(bench.quick, bench.raw_dir),
+}
 """Rows run only when asked for with --only."""
 
 
