@@ -145,11 +145,10 @@ class _LineCounter:
 def report_lines(result: SoakResult) -> list[str]:
     """The soak as text: memory at each 10%, growth 20% -> 100%, peak."""
     lines = [f"soak: {result.requests:,} requests at c{CONCURRENCY}, zero-work mock, {result.wall_s:.0f} s"]
-    lines.append("progress  requests    elapsed_s  RSS_MB  PSS_MB")
     for percent, sample in result.at_progress().items():
         lines.append(
-            f"{percent:>7}%  {sample.done:>9,}  {sample.elapsed_s:>9.0f}"
-            f"  {sample.rss_bytes / 1e6:>6.0f}  {sample.pss_bytes / 1e6:>6.0f}"
+            f"{percent:>3}% ({sample.done:,} requests, {sample.elapsed_s:.0f} s):"
+            f" RSS {sample.rss_bytes / 1e6:.1f} MB, PSS {sample.pss_bytes / 1e6:.1f} MB"
         )
     growth = result.growth_bytes()
     if growth is not None:
