@@ -284,6 +284,26 @@ def report(directory: Annotated[Path, Parameter(help="A run's (or a sweep's) art
     return 0
 
 
+@app.command
+def recompute(directory: Annotated[Path, Parameter(help="A run's artifact directory.")], /) -> int:
+    """Rebuild DIRECTORY/profile_export.json and .csv from DIRECTORY/records.jsonl (and run_config.json),
+    e.g. after the records service died mid-run."""
+    from aiperf_hpc.exporters.console import render_results
+    from aiperf_hpc.exporters.results import recompute as recompute_run
+
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory")
+    results = recompute_run(directory)
+    render_results(results.metrics, title="aiperf-hpc results (recomputed)", console=Console(highlight=False))
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    if results.torn_record_lines:
+        errors.print(f"aiperf-hpc: skipped {results.torn_record_lines} undecodable record line(s)", markup=False)
+    for warning in results.validity.warnings:
+        errors.print(f"aiperf-hpc: warning: {warning}", markup=False)
+    print(f"recompute: {results.export_path}")
+    return 0
+
+
 runs_app = App(name="runs", help="Past runs: list them from their artifact directories.")
 app.command(runs_app)
 

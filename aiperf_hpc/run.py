@@ -45,6 +45,7 @@ from aiperf_hpc.services.server_metrics_scraper import resolve_server_metrics
 
 ARTIFACTS = (
     "records.jsonl",
+    "run_config.json",
     "profile_export.json",
     "profile_export.csv",
     "inputs.json",
@@ -104,9 +105,19 @@ def run_profile(
         leading = _leading_error(metrics)
         because = f"; most frequent error: {leading}" if leading else ""
         err.print(f"aiperf-hpc: error: {outcome.error}{because}", markup=False)
+        if not outcome.results_written and _has_records(run_dir):
+            hint = f"`aiperf-hpc recompute {run_dir}` rebuilds the results from the records"
+            err.print(f"aiperf-hpc: {hint}", markup=False)
     elif code is ExitCode.RUN_FAILED and outcome.request_count:
         err.print(f"aiperf-hpc: error: {_all_failed(outcome.request_count, metrics)}", markup=False)
     return code, metrics
+
+
+def _has_records(run_dir: Path) -> bool:
+    try:
+        return (run_dir / "records.jsonl").stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _all_failed(request_count: int, metrics: RunMetrics | None) -> str:

@@ -28,6 +28,7 @@ from benchmarks.procs import MockServer, run_bounded
 from benchmarks.records_1m import RECORD_COUNT, ensure_records_file
 from benchmarks.report import Line, RowResult, failure_of, fmt, median_figures, median_or_none
 from benchmarks.runs import AIPERF, OURS, VLLM, WRK, Figures, Load, ToolRun, run_dir_name
+from benchmarks.soak import row_soak
 
 RunMaker = Callable[[int, Path], ToolRun]
 """Runs one tool once: (round index, run directory) -> the run."""
@@ -479,7 +480,7 @@ def row_postprocess(bench: Bench) -> RowResult:
         row.notes.append(f"aiperf-hpc: {failure_of(runs, OURS)}")
     row.lines.append(
         Line(
-            f"post-processing {count:,} records (read_records_jsonl + compute_metrics)",
+            f"post-processing {count:,} records (read_record_columns + metrics_of_columns)",
             ours_text,
             "n/a (not measured)",
             "<= 5 s" if count == RECORD_COUNT else f"<= {5 * count / RECORD_COUNT:g} s (5 s per million)",
@@ -528,7 +529,10 @@ ROWS: dict[str, Callable[[Bench], RowResult]] = {
 }
 """Row name (for --only) -> row function, in the issue's order: what `make bench` runs."""
 
-EXTRA_ROWS: dict[str, Callable[[Bench], RowResult]] = {"scaling": row_scaling}
+EXTRA_ROWS: dict[str, Callable[[Bench], RowResult]] = {
+    "scaling": row_scaling,
+    "soak": lambda bench: row_soak(bench.quick, bench.raw_dir),
+}
 """Rows run only when asked for with --only."""
 
 

@@ -1,13 +1,13 @@
 """Per-request and run-level metrics of one run, computed from its records.
 
-Input is the records of a run as plain mappings, the shape of a `records.jsonl` line
-(`RequestRecord.model_dump(mode="json")`), because the post-processor reads that file and building
-a million pydantic models only to read their fields again costs more than the statistics.
-`compute_metrics_from_models` is the thin entry for a list of `RequestRecord`.
+Input is the records of a run as columns (`core.record_columns.RecordColumns`), which the
+post-processor builds while it reads `records.jsonl`: no pydantic model and no list of a million
+dicts. `compute_metrics` takes records as plain mappings, the shape of a `records.jsonl` line
+(`RequestRecord.model_dump(mode="json")`), and `compute_metrics_from_models` a list of
+`RequestRecord`; both turn them into columns first.
 
-Only `phase == "profiling"` records count. One pass in Python collects numpy arrays; every
-statistic after that is vectorised: a million records take about two seconds, about five when
-each has 20 response times (20 million inter-chunk gaps), the breakdown by node included.
+Only `phase == "profiling"` records count. Every statistic is vectorised over the columns: a
+million records of 16 response times each take well under a second, the breakdown by node included.
 
 What is measured (successes only unless stated; `*_ns` in, milliseconds out):
 
@@ -39,7 +39,7 @@ scheduled metrics are absent from closed-loop (concurrency) runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,14 +48,13 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiperf_hpc.core.goodput import check_goodput_slos, count_good
-from aiperf_hpc.core.node_metrics import (
+from aiperf_hpc.core.node_metrics import NodeColumns, NodeMetrics, compute_by_node
+from aiperf_hpc.core.record_columns import (
     OUTCOME_CANCELLED,
-    OUTCOME_ERROR,
     OUTCOME_LOST,
     OUTCOME_SUCCESS,
-    NodeColumns,
-    NodeMetrics,
-    compute_by_node,
+    RecordColumns,
+    record_columns,
 )
 from aiperf_hpc.protocol.messages import RequestRecord
 
@@ -188,18 +187,25 @@ class RunMetrics(_Frozen):
         return {name: getattr(self, name) for name in RUN_FIGURE_UNITS}
 
 
-def compute_metrics(records: Sequence[Mapping[str, Any]], goodput: Mapping[str, float] | None = None) -> RunMetrics:
+def compute_metrics(records: Iterable[Mapping[str, Any]], goodput: Mapping[str, float] | None = None) -> RunMetrics:
     """Compute the run's metrics from records shaped like `RequestRecord.model_dump(mode="json")`.
+
+    Raises what `record_columns` and `metrics_of_columns` raise.
+    """
+    return metrics_of_columns(record_columns(records), goodput)
+
+
+def metrics_of_columns(columns: RecordColumns, goodput: Mapping[str, float] | None = None) -> RunMetrics:
+    """Compute the run's metrics from its profiling records as columns.
 
     `goodput` maps per-request metric names to SLOs (see `core.goodput`); None or an empty mapping
     means no goodput (the figures stay None).
-    Raises KeyError when a record other than a lost one lacks `phase` or `started_wall_ns`, and
-    UsageError when `goodput` names an unknown metric or a value that is not > 0.
+    Raises UsageError when `goodput` names an unknown metric or a value that is not > 0.
     """
     slos = dict(goodput) if goodput else None
     if slos is not None:
         check_goodput_slos(slos)
-    cols = _collect(records)
+    cols = _collect(columns)
     duration_s = _duration_s(cols)
     success_count = int(cols.success_latency_ns.size)
     output_tokens_sum = _sum_known(cols.success_output_tokens)
@@ -211,11 +217,11 @@ def compute_metrics(records: Sequence[Mapping[str, Any]], goodput: Mapping[str, 
     per_request = _per_request_values(cols)
     stats = {name: _stats(per_request[name], unit) for name, unit in METRIC_UNITS.items()}
     good_count = None if slos is None else count_good(per_request, slos, success_count)
-    error_count = sum(summary.count for summary in cols.errors.values())
+    error_count = len(columns.errors)
     breakdown = compute_by_node(cols.nodes, duration_s)
     return RunMetrics(
         metrics={name: s for name, s in stats.items() if s is not None},
-        request_count=cols.request_count,
+        request_count=columns.request_count,
         success_count=success_count,
         error_count=error_count,
         cancelled_count=cols.cancelled_count,
@@ -224,19 +230,18 @@ def compute_metrics(records: Sequence[Mapping[str, Any]], goodput: Mapping[str, 
         request_throughput=per_s(success_count),
         output_token_throughput=per_s(output_tokens_sum),
         total_token_throughput=per_s(input_tokens_sum + output_tokens_sum),
-        errors_by_type={
-            key: ErrorTypeSummary(count=e.count, sample_message=e.sample_message)
-            for key, e in sorted(cols.errors.items(), key=lambda item: (-item[1].count, item[0]))
-        },
+        errors_by_type=_errors_by_type(columns.errors),
         achieved_request_rate=_rate_per_s(cols.sent_start_wall_ns),
         scheduled_request_rate=_rate_per_s(cols.scheduled_wall_ns),
         goodput=None if good_count is None else per_s(good_count),
-        good_request_fraction=None if good_count is None or not cols.request_count else good_count / cols.request_count,
+        good_request_fraction=None
+        if good_count is None or not columns.request_count
+        else good_count / columns.request_count,
         goodput_slos=slos,
-        output_tokens_source=dict(sorted(cols.output_tokens_source.items(), key=lambda item: (-item[1], item[0]))),
+        output_tokens_source=dict(sorted(columns.output_tokens_source.items(), key=lambda item: (-item[1], item[0]))),
         by_node=breakdown.by_node,
         nodes=breakdown.node_count,
-        clock_offset_bound_ms=_max_ms(cols.nodes.clock_offset_bound_ns),
+        clock_offset_bound_ms=_max_ms(columns.clock_offset_bound_ns),
     )
 
 
@@ -244,22 +249,21 @@ def compute_metrics_from_models(
     records: Sequence[RequestRecord], goodput: Mapping[str, float] | None = None
 ) -> RunMetrics:
     """`compute_metrics` for `RequestRecord` models (slower: each is dumped to a dict first)."""
-    return compute_metrics([record.model_dump() for record in records], goodput)
+    return compute_metrics((record.model_dump() for record in records), goodput)
 
 
-def error_key(error_type: str, status_code: int | None) -> str:
-    """The `errors_by_type` key: `"http_error:500"` for HTTP errors with a status, else the type."""
-    if error_type == "http_error" and status_code is not None:
-        return f"{error_type}:{status_code}"
-    return error_type
-
-
-class _ErrorTally:
-    __slots__ = ("count", "sample_message")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.sample_message: str | None = None
+def _errors_by_type(errors: Sequence[tuple[str, str | None]]) -> dict[str, ErrorTypeSummary]:
+    """Count per key, most frequent first (then by key); the sample is the first message given."""
+    counts: dict[str, int] = {}
+    samples: dict[str, str | None] = {}
+    for key, message in errors:
+        counts[key] = counts.get(key, 0) + 1
+        if samples.get(key) is None:
+            samples[key] = message
+    return {
+        key: ErrorTypeSummary(count=count, sample_message=samples[key])
+        for key, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    }
 
 
 @dataclass(frozen=True)
@@ -267,11 +271,8 @@ class _Columns:
     """The one-pass collection as arrays. Per-success arrays are aligned by index and hold -1 (NaN
     for the float ones) for a missing value."""
 
-    request_count: int
     cancelled_count: int
     lost_count: int
-    errors: dict[str, _ErrorTally]
-    output_tokens_source: dict[str, int]
     # Every profiling record with a latency, for the benchmark duration.
     timed_start_wall_ns: IntArray
     timed_latency_ns: IntArray
@@ -293,125 +294,45 @@ class _Columns:
     nodes: NodeColumns
 
 
-def _collect(records: Sequence[Mapping[str, Any]]) -> _Columns:
-    # The one loop over a million records in Python: bound methods and locals, no attribute lookups.
-    request_count = cancelled_count = lost_count = 0
-    errors: dict[str, _ErrorTally] = {}
-    sources: dict[str, int] = {}
-    timed_start_wall_ns: list[int] = []
-    timed_latency_ns: list[int] = []
-    sent_start_wall_ns: list[int] = []
-    scheduled_wall_ns: list[int] = []
-    send_lag_ns: list[int] = []
-    latency_ns_list: list[int] = []
-    input_tokens_list: list[int] = []
-    output_tokens_list: list[int] = []
-    response_count_list: list[int] = []
-    success_send_lag_ns: list[int | None] = []
-    response_times_ns: list[int] = []
-    profiling: list[Mapping[str, Any]] = []
-    outcome_list: list[int] = []
-    has_schedule_list: list[bool] = []
-    add_timed_start = timed_start_wall_ns.append
-    add_timed_latency = timed_latency_ns.append
-    add_sent_start = sent_start_wall_ns.append
-    add_scheduled = scheduled_wall_ns.append
-    add_send_lag = send_lag_ns.append
-    add_latency = latency_ns_list.append
-    add_input_tokens = input_tokens_list.append
-    add_output_tokens = output_tokens_list.append
-    add_response_count = response_count_list.append
-    add_success_send_lag = success_send_lag_ns.append
-    add_response_times = response_times_ns.extend
-    add_profiling = profiling.append
-    add_outcome = outcome_list.append
-    add_has_schedule = has_schedule_list.append
-    success, error, cancelled, lost = OUTCOME_SUCCESS, OUTCOME_ERROR, OUTCOME_CANCELLED, OUTCOME_LOST
-    for record in records:
-        if record["phase"] != "profiling":
-            continue
-        request_count += 1
-        get = record.get
-        error_type = get("error_type")
-        scheduled_ns = get("scheduled_wall_ns")
-        add_profiling(record)
-        add_has_schedule(scheduled_ns is not None)
-        if scheduled_ns is not None:
-            add_scheduled(scheduled_ns)
-        if error_type == "lost":
-            lost_count += 1
-            add_outcome(lost)
-            continue
-        started_ns = record["started_wall_ns"]
-        add_sent_start(started_ns)
-        lag_ns = None
-        if scheduled_ns is not None:
-            lag_ns = started_ns - scheduled_ns
-            add_send_lag(lag_ns)
-        latency_ns = get("latency_ns")
-        if latency_ns is not None:
-            add_timed_start(started_ns)
-            add_timed_latency(latency_ns)
-        if error_type is None:
-            add_outcome(success)
-            add_latency(-1 if latency_ns is None else latency_ns)
-            input_tokens = get("input_tokens")
-            add_input_tokens(-1 if input_tokens is None else input_tokens)
-            output_tokens = get("output_tokens")
-            add_output_tokens(-1 if output_tokens is None else output_tokens)
-            times_ns = get("response_times_ns") or ()
-            add_response_count(len(times_ns))
-            add_response_times(times_ns)
-            add_success_send_lag(lag_ns)
-            source = get("output_tokens_source")
-            if source is not None:
-                sources[source] = sources.get(source, 0) + 1
-        elif error_type == "cancelled":
-            cancelled_count += 1
-            add_outcome(cancelled)
-        else:
-            add_outcome(error)
-            key = error_key(error_type, get("status_code"))
-            tally = errors.get(key)
-            if tally is None:
-                tally = errors[key] = _ErrorTally()
-            tally.count += 1
-            if tally.sample_message is None:
-                tally.sample_message = get("error_message")
-    success_latency_ns = np.asarray(latency_ns_list, dtype=np.int64)
-    success_output_tokens = np.asarray(output_tokens_list, dtype=np.int64)
-    send_lag = np.asarray(send_lag_ns, dtype=np.int64)
+def _collect(columns: RecordColumns) -> _Columns:
+    outcome = columns.outcome
+    success = outcome == OUTCOME_SUCCESS
+    lost = outcome == OUTCOME_LOST
+    sent = ~lost
+    started_ns = columns.started_wall_ns
+    # Where a record has no schedule the difference is meaningless and masked out below.
+    lag_ns = started_ns - columns.scheduled_wall_ns
+    sent_scheduled = sent & columns.has_schedule
+    timed = sent & (columns.latency_ns >= 0)
+    success_latency_ns = columns.latency_ns[success]
+    success_output_tokens = columns.output_tokens[success]
+    send_lag_ns = lag_ns[sent_scheduled]
     return _Columns(
-        request_count=request_count,
-        cancelled_count=cancelled_count,
-        lost_count=lost_count,
-        errors=errors,
-        output_tokens_source=sources,
-        timed_start_wall_ns=np.asarray(timed_start_wall_ns, dtype=np.int64),
-        timed_latency_ns=np.asarray(timed_latency_ns, dtype=np.int64),
-        sent_start_wall_ns=np.asarray(sent_start_wall_ns, dtype=np.int64),
-        scheduled_wall_ns=np.asarray(scheduled_wall_ns, dtype=np.int64),
-        send_lag_ns=send_lag,
+        cancelled_count=int(np.count_nonzero(outcome == OUTCOME_CANCELLED)),
+        lost_count=int(np.count_nonzero(lost)),
+        timed_start_wall_ns=started_ns[timed],
+        timed_latency_ns=columns.latency_ns[timed],
+        sent_start_wall_ns=started_ns[sent],
+        scheduled_wall_ns=columns.scheduled_wall_ns[columns.has_schedule],
+        send_lag_ns=send_lag_ns,
         success_latency_ns=success_latency_ns,
-        success_input_tokens=np.asarray(input_tokens_list, dtype=np.int64),
+        success_input_tokens=columns.input_tokens[success],
         success_output_tokens=success_output_tokens,
-        success_response_count=np.asarray(response_count_list, dtype=np.int64),
-        # None becomes NaN; lags are small enough for float64 to hold them exactly.
-        success_send_lag_ns=np.asarray(success_send_lag_ns, dtype=np.float64),
-        response_times_ns=np.asarray(response_times_ns, dtype=np.int64),
+        success_response_count=columns.response_count[success],
+        # NaN without a schedule; lags are small enough for float64 to hold them exactly.
+        success_send_lag_ns=np.where(columns.has_schedule, lag_ns, np.nan)[success],
+        response_times_ns=columns.response_times_ns,
         nodes=NodeColumns(
-            # A comprehension per column after the loop costs less than appends inside it.
-            node=[record.get("node", "") for record in profiling],
-            worker_id=[record.get("worker_id", "") for record in profiling],
-            outcome=np.asarray(outcome_list, dtype=np.int64),
-            has_schedule=np.asarray(has_schedule_list, dtype=np.bool_),
-            # None becomes NaN; bounds are far below 2**53 ns.
-            clock_offset_bound_ns=np.asarray(
-                [record.get("clock_offset_bound_ns") for record in profiling], dtype=np.float64
-            ),
+            node_code=columns.node_code,
+            node_names=columns.node_names,
+            worker_code=columns.worker_code,
+            worker_names=columns.worker_names,
+            outcome=outcome,
+            has_schedule=columns.has_schedule,
+            clock_offset_bound_ns=columns.clock_offset_bound_ns,
             success_latency_ns=success_latency_ns,
             success_output_tokens=success_output_tokens,
-            send_lag_ns=send_lag,
+            send_lag_ns=send_lag_ns,
         ),
     )
 
@@ -488,7 +409,7 @@ def _per_request_values(cols: _Columns) -> dict[str, FloatArray]:
         "time_to_first_token_from_intended": ttft_ms + send_lag_ms,
         "time_to_second_token": ttst_ms,
         "inter_token_latency": itl_ns / _NS_PER_MS,
-        "inter_chunk_latency": _inter_chunk_ns(flat_ns, first_idx) / _NS_PER_MS,
+        "inter_chunk_latency": _inter_chunk_ms(flat_ns, first_idx),
         "output_token_throughput_per_user": per_user,
         "input_sequence_length": _known(cols.success_input_tokens),
         "output_sequence_length": _known(output_tokens),
@@ -496,32 +417,37 @@ def _per_request_values(cols: _Columns) -> dict[str, FloatArray]:
     }
 
 
-def _inter_chunk_ns(flat_ns: IntArray, first_idx: IntArray) -> IntArray:
-    """Gaps between consecutive response times of the same record: all gaps of the concatenation,
-    minus the ones that jump from one record's last time to the next record's first."""
+def _inter_chunk_ms(flat_ns: IntArray, first_idx: IntArray) -> FloatArray:
+    """Gaps between consecutive response times of the same record, in ms: all gaps of the
+    concatenation, with the ones that jump from one record's last time to the next record's first
+    set to NaN (which `_stats` drops)."""
     if flat_ns.size < 2:
-        return np.empty(0, dtype=np.int64)
-    gaps_ns = np.diff(flat_ns)
-    keep = np.ones(gaps_ns.size, dtype=bool)
+        return np.empty(0)
+    # In float64 directly: response times are offsets far below 2**53 ns, so every difference is
+    # exact, as it would be in int64.
+    gaps_ms = np.subtract(flat_ns[1:], flat_ns[:-1], dtype=np.float64)
+    gaps_ms /= _NS_PER_MS
     # A record starting at index i > 0 makes gap i - 1 cross a record boundary. Records with no
     # response times share the next record's start (or len(flat_ns) when last), hence the filter.
     boundaries = first_idx[(first_idx > 0) & (first_idx < flat_ns.size)]
-    keep[boundaries - 1] = False
-    return gaps_ns[keep]
+    gaps_ms[boundaries - 1] = np.nan
+    return gaps_ms
 
 
 def _stats(values: FloatArray, unit: str) -> MetricStats | None:
     """Statistics of the values that are not NaN; None when there are none."""
-    values = values[~np.isnan(values)]
+    values = values[~np.isnan(values)]  # a copy, which the percentiles may reorder in place
     if values.size == 0:
         return None
-    p1, p5, p10, p25, p50, p75, p90, p95, p99 = (float(v) for v in np.percentile(values, PERCENTILES))
+    avg, low, high, std = float(values.mean()), float(values.min()), float(values.max()), float(values.std())
+    percentiles = np.percentile(values, PERCENTILES, overwrite_input=True)
+    p1, p5, p10, p25, p50, p75, p90, p95, p99 = (float(v) for v in percentiles)
     return MetricStats(
         unit=unit,
-        avg=float(values.mean()),
-        min=float(values.min()),
-        max=float(values.max()),
-        std=float(values.std()),
+        avg=avg,
+        min=low,
+        max=high,
+        std=std,
         p1=p1,
         p5=p5,
         p10=p10,

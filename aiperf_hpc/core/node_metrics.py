@@ -1,8 +1,8 @@
 """The run's figures broken down by node, so a slow or failing node stands out from the total.
 
 `core.metrics` collects, per profiling record and in record order, the record's node, worker and
-outcome; this module groups those columns by node. Everything is vectorised: labels are turned into
-integer codes once, counts and sums are `np.bincount`s, and per-node percentiles come from one sort
+outcome (node and worker as integer codes, `core.record_columns`); this module groups those columns
+by node. Everything is vectorised: counts and sums are `np.bincount`s, and per-node percentiles come from one sort
 by (node, value), so the cost barely depends on the number of nodes.
 
 Lost records carry no node (`node == ""`: the worker died before saying where it ran). Each is put
@@ -30,12 +30,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
-# Outcome codes of a record, one per record in `NodeColumns.outcome`.
-OUTCOME_SUCCESS = 0
-OUTCOME_ERROR = 1
-OUTCOME_CANCELLED = 2
-OUTCOME_LOST = 3
-_OUTCOMES = 4
+from aiperf_hpc.core.record_columns import OUTCOME_CANCELLED, OUTCOME_ERROR, OUTCOME_LOST, OUTCOME_SUCCESS
+
+_OUTCOMES = 4  # the number of OUTCOME_* codes
 
 UNKNOWN_NODE = "unknown"
 
@@ -72,14 +69,17 @@ class NodeMetrics(BaseModel):
 class NodeColumns:
     """What the breakdown needs, as `core.metrics` collects it.
 
-    Per profiling record, in record order: `node`, `worker_id`, `outcome` (an `OUTCOME_*` code),
+    Per profiling record, in record order: `node_code` and `worker_code` (indexes into
+    `node_names` and `worker_names`; a node name "" means none), `outcome` (an `OUTCOME_*` code),
     `has_schedule` and `clock_offset_bound_ns` (NaN when absent). Per success, in record order:
     `success_latency_ns` and `success_output_tokens` (-1 when missing). Per sent record with a
     schedule (every outcome but lost), in record order: `send_lag_ns`.
     """
 
-    node: Sequence[str]
-    worker_id: Sequence[str]
+    node_code: IntArray
+    node_names: Sequence[str]
+    worker_code: IntArray
+    worker_names: Sequence[str]
     outcome: IntArray
     has_schedule: BoolArray
     clock_offset_bound_ns: FloatArray
@@ -99,15 +99,15 @@ class NodeBreakdown:
 
 def compute_by_node(cols: NodeColumns, duration_s: float | None) -> NodeBreakdown:
     """Group `cols` by node; `duration_s` is the run's benchmark duration (None: no throughputs)."""
-    if not cols.node:
+    if cols.outcome.size == 0:
         return NodeBreakdown(by_node={}, node_count=0)
-    worker_names, worker_code = _factorize(cols.worker_id)
-    names, group, node_count = _node_groups(cols.node, worker_code)
+    worker_code = cols.worker_code
+    names, group, node_count = _node_groups(list(cols.node_names), cols.node_code, worker_code)
     n_groups = len(names)
 
     outcome_counts = np.bincount(group * _OUTCOMES + cols.outcome, minlength=n_groups * _OUTCOMES)
     outcome_counts = outcome_counts.reshape(n_groups, _OUTCOMES)
-    workers = _distinct_workers(group, worker_code, len(worker_names), n_groups)
+    workers = _distinct_workers(group, worker_code, len(cols.worker_names), n_groups)
 
     success_group = group[cols.outcome == OUTCOME_SUCCESS]
     output_tokens = cols.success_output_tokens
@@ -175,13 +175,12 @@ def group_percentiles(group: IntArray, values: FloatArray, n_groups: int, percen
     return out
 
 
-def _node_groups(node: Sequence[str], worker_code: IntArray) -> tuple[list[str], IntArray, int]:
+def _node_groups(node_names: list[str], node_code: IntArray, worker_code: IntArray) -> tuple[list[str], IntArray, int]:
     """Each record's node as a group code: (names sorted, group per record, nodes named by records).
 
     Records without a node take their worker's node (any one of them, should a worker id appear on
-    two nodes) or `UNKNOWN_NODE`.
+    two nodes) or `UNKNOWN_NODE`. `node_names` may be extended with `UNKNOWN_NODE`.
     """
-    node_names, node_code = _factorize(node)
     node_count = len(node_names) - ("" in node_names)
     if "" in node_names:
         known = node_code != node_names.index("")
@@ -198,14 +197,6 @@ def _node_groups(node: Sequence[str], worker_code: IntArray) -> tuple[list[str],
     group_of_code = np.full(len(node_names), -1, dtype=np.int64)
     group_of_code[by_name] = np.arange(len(by_name))
     return [node_names[code] for code in by_name], group_of_code[node_code], node_count
-
-
-def _factorize(labels: Sequence[str]) -> tuple[list[str], IntArray]:
-    """(distinct labels in order of first appearance, code of each label). A dict does this about
-    five times faster than `np.unique` on a million strings, which has to sort them."""
-    codes = {label: code for code, label in enumerate(dict.fromkeys(labels))}
-    array = np.fromiter(map(codes.__getitem__, labels), dtype=np.int64, count=len(labels))
-    return list(codes), array
 
 
 def _distinct_workers(group: IntArray, worker_code: IntArray, n_workers: int, n_groups: int) -> IntArray:

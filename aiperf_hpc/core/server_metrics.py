@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
+from aiperf_hpc.core.record_columns import MISSING, OUTCOME_LOST, RecordColumns
+
 _PREFIX = "vllm:"
 
 GAUGES: tuple[str, ...] = ("num_requests_running", "num_requests_waiting", "kv_cache_usage_perc")
@@ -119,6 +121,16 @@ def profiling_window_ns(records: Iterable[Mapping[str, Any]]) -> tuple[int, int]
         start_ns = started if start_ns is None else min(start_ns, started)
         end_ns = ended if end_ns is None else max(end_ns, ended)
     return None if start_ns is None or end_ns is None else (start_ns, end_ns)
+
+
+def profiling_window_of_columns(columns: RecordColumns) -> tuple[int, int] | None:
+    """`profiling_window_ns` of records already in columns (profiling records only, by construction)."""
+    kept = (columns.outcome != OUTCOME_LOST) & (columns.started_wall_ns != MISSING)
+    if not kept.any():
+        return None
+    started = columns.started_wall_ns[kept]
+    ended = started + np.maximum(columns.latency_ns[kept], 0)  # MISSING (-1) latency: ends where it started
+    return int(started.min()), int(ended.max())
 
 
 def summarize_server_metrics(

@@ -25,8 +25,11 @@ class Validity:
         return {"valid": self.valid, "warnings": list(self.warnings)}
 
 
-def assess_validity(metrics: RunMetrics, *, max_loop_lag_ms: float | None, workers: int) -> Validity:
-    remedy = f"add workers (--workers, now {workers}) or nodes (--launcher slurm)"
+def assess_validity(metrics: RunMetrics, *, max_loop_lag_ms: float | None, workers: int | None) -> Validity:
+    """Judge the run; `max_loop_lag_ms` None skips the event-loop check, `workers` None (unknown)
+    only changes the wording of the remedy."""
+    now = "" if workers is None else f", now {workers}"
+    remedy = f"add workers (--workers{now}) or nodes (--launcher slurm)"
     warnings = []
     send_lag = metrics.metrics.get("send_lag")
     if send_lag is not None and send_lag.p99 > SEND_LAG_P99_LIMIT_MS:

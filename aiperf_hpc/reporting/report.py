@@ -2,11 +2,11 @@
 files (DIR/plots/*.png) for a finished run, or for a sweep and each of its points.
 
 A run directory needs `records.jsonl` (the figures are drawn from the records) and normally
-`profile_export.json` (the tables); without the export, the metrics are computed again from the
-records and the page says so. With `server_metrics.jsonl` (the server's /metrics, scraped during
-the run) the page also shows the server's queue and KV-cache usage over time and its summary.
-A sweep directory (one with `sweep_summary.json`) gets a page with the throughput-vs-latency
-curves and the summary table, linking to a report for each point.
+`profile_export.json` (the tables); without the export (the records service died mid-run), it is
+recomputed first, as `aiperf-hpc recompute` does, and the page says so. With `server_metrics.jsonl`
+(the server's /metrics, scraped during the run) the page also shows the server's queue and KV-cache
+usage over time and its summary. A sweep directory (one with `sweep_summary.json`) gets a page with
+the throughput-vs-latency curves and the summary table, linking to a report for each point.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from aiperf_hpc import __version__
-from aiperf_hpc.core.metrics import METRIC_UNITS, RUN_FIGURE_UNITS, compute_metrics
+from aiperf_hpc.core.metrics import METRIC_UNITS, RUN_FIGURE_UNITS
 from aiperf_hpc.errors import RunError, UsageError
 from aiperf_hpc.exporters._atomic import write_bytes_atomically
 from aiperf_hpc.exporters.console import METRIC_TITLES
-from aiperf_hpc.exporters.json_export import profile_export_document
 from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
+from aiperf_hpc.exporters.results import recompute
 from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
 from aiperf_hpc.exporters.sweep import SWEEP_COLUMNS
 from aiperf_hpc.reporting import page, plots
@@ -110,11 +110,11 @@ def write_run_report(run_dir: Path) -> Path:
     """Write run_dir/report.html and run_dir/plots/*.png (see `write_report` for the errors)."""
     records = _read_records(run_dir)
     export_path = run_dir / PROFILE_EXPORT_FILE
-    if export_path.is_file():
-        document, note = read_json_object(export_path), None
-    else:
-        document = profile_export_document(compute_metrics(records), {})
-        note = f"{PROFILE_EXPORT_FILE} is missing: the metrics were computed again from {RECORDS_FILE}."
+    note = None
+    if not export_path.is_file():
+        recompute(run_dir)
+        note = f"{PROFILE_EXPORT_FILE} was missing: recomputed from {RECORDS_FILE} (as aiperf-hpc recompute does)."
+    document = read_json_object(export_path)
     run_plots = draw_run_plots(request_series(records))
     server_png = plots.server_metrics_png(server_series(_read_server_metrics(run_dir), records))
     if server_png is not None:

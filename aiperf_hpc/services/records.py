@@ -14,29 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import platform
-import socket
-import sys
 import time
 from collections.abc import Coroutine
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 import zmq
 
-from aiperf_hpc import __version__
+from aiperf_hpc.core.credit_set import CreditSet
 from aiperf_hpc.core.live_stats import LiveAggregator
-from aiperf_hpc.core.metrics import compute_metrics
-from aiperf_hpc.core.server_metrics import profiling_window_ns, summarize_server_metrics
-from aiperf_hpc.core.validity import assess_validity
-from aiperf_hpc.exporters.csv_export import write_profile_export_csv
-from aiperf_hpc.exporters.json_export import write_profile_export_json
-from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
-from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
-from aiperf_hpc.exporters.time_slices import write_time_slices
+from aiperf_hpc.exporters.results import (
+    RECORDS_FILE,
+    RunEnd,
+    run_config_metadata,
+    write_results,
+    write_run_config,
+)
+from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.protocol.messages import (
     Configure,
     ExpectRecords,
@@ -53,21 +48,22 @@ from aiperf_hpc.services.server_metrics_scraper import ServerMetricsScraper
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 1.0
-RECORDS_FILE = "records.jsonl"
 
 
 class RecordsManager(Service):
     service_type = "records"
 
     async def configure(self, message: Configure) -> dict[str, int | str]:
-        self._configure_message = message
         self._run_dir = Path(message.run_dir)
+        # What the records will not hold, on disk before any record: `aiperf-hpc recompute` needs it
+        # should this process die before finalizing.
+        self._run_config = run_config_metadata(message.config, started_wall_ns=time.time_ns())
+        write_run_config(self._run_dir, self._run_config)
         self._file: IO[bytes] = (self._run_dir / RECORDS_FILE).open("ab")
-        self._seen: set[int] = set()
+        self._seen = CreditSet()  # one bit per credit id, however long the run
         self._errors = 0
         self._expected: int | None = None
         self._live = LiveAggregator()
-        self._started_wall_ns = time.time_ns()
         self._pull = self.bus.socket(zmq.PULL, bind=message.addresses.records)
         self._scraper = ServerMetricsScraper(message.config.server_metrics.urls, self._run_dir / SERVER_METRICS_FILE)
         await self._scraper.start()  # the baseline scrape, before any request is sent
@@ -108,10 +104,9 @@ class RecordsManager(Service):
         lines = []
         accepted = []
         for record in batch.records:
-            if record.credit_id in self._seen:
+            if not self._seen.add(record.credit_id):
                 log.warning("dropped a second record for credit %d", record.credit_id)
                 continue
-            self._seen.add(record.credit_id)
             accepted.append(record)
             if record.error_type not in (None, "cancelled"):
                 self._errors += 1
@@ -134,52 +129,17 @@ class RecordsManager(Service):
     def _finalize(self, message: Finalize) -> ResultsReady:
         """Compute metrics from records.jsonl and write the exports; runs in a thread."""
         self._file.flush()
-        loaded = read_records_jsonl(self._run_dir / RECORDS_FILE)
-        metrics = compute_metrics(loaded.records, goodput=self._configure_message.config.metrics.goodput or None)
-        config = self._configure_message.config
-        validity = assess_validity(metrics, max_loop_lag_ms=message.max_loop_lag_ms, workers=config.worker_count)
-        metadata_ = {
-            "validity": validity.as_dict(),
-            "status": message.status,
-            "missing_records": message.missing_records,
-            "torn_record_lines": loaded.skipped_lines,
-            "config": config.redacted(),
-            "random_seed": config.inputs.random_seed,
-            "dataset": message.dataset,
-            "workers": config.worker_count,
-            "started_wall_ns": self._started_wall_ns,
-            "finished_wall_ns": time.time_ns(),
-            "hostname": socket.gethostname(),
-            "slurm": _slurm_metadata(),
-            "versions": _versions(),
-        }
-        server_metrics = summarize_server_metrics(
-            read_server_metrics_jsonl(self._scraper.path), profiling_window_ns(loaded.records)
+        end = RunEnd(
+            status=message.status,
+            missing_records=message.missing_records,
+            dataset=message.dataset,
+            max_loop_lag_ms=message.max_loop_lag_ms,
+            finished_wall_ns=time.time_ns(),
         )
-        export_path = self._run_dir / "profile_export.json"
-        write_profile_export_json(export_path, metrics, metadata_, server_metrics=server_metrics)
-        write_profile_export_csv(self._run_dir / "profile_export.csv", metrics)
-        write_time_slices(self._run_dir, loaded.records, config.metrics.slice_duration_s)
+        results = write_results(self._run_dir, self._run_config, end)
         return ResultsReady(
-            export_path=str(export_path),
-            metrics=metrics.model_dump(mode="json"),
-            warnings=validity.warnings,
-            server_metrics=server_metrics,
+            export_path=str(results.export_path),
+            metrics=results.metrics.model_dump(mode="json"),
+            warnings=results.validity.warnings,
+            server_metrics=results.server_metrics,
         )
-
-
-def _slurm_metadata() -> dict[str, str] | None:
-    """The allocation the run ran in (job id, node list, tasks, partition), when there was one."""
-    names = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_NTASKS", "SLURM_JOB_PARTITION", "SLURM_CLUSTER_NAME")
-    found = {name.removeprefix("SLURM_").lower(): os.environ[name] for name in names if name in os.environ}
-    return found or None
-
-
-def _versions() -> dict[str, str]:
-    versions = {"aiperf_hpc": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for package in ("aiohttp", "pyzmq", "numpy", "pydantic", "orjson", "uvloop"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "unknown"
-    return versions

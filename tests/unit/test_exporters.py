@@ -11,11 +11,12 @@ import pytest
 from rich.console import Console
 
 from aiperf_hpc.config import EndpointConfig
-from aiperf_hpc.core.metrics import RunMetrics, compute_metrics
+from aiperf_hpc.core.metrics import RunMetrics, compute_metrics, metrics_of_columns
+from aiperf_hpc.exporters import records_jsonl
 from aiperf_hpc.exporters.console import render_results
 from aiperf_hpc.exporters.csv_export import METRICS_HEADER, NODES_HEADER, write_profile_export_csv
 from aiperf_hpc.exporters.json_export import write_profile_export_json
-from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
+from aiperf_hpc.exporters.records_jsonl import read_record_columns, read_records_jsonl
 from aiperf_hpc.protocol.messages import RequestRecord
 
 MS = 1_000_000
@@ -338,3 +339,22 @@ def test_console_has_no_node_table_for_one_node(metrics: RunMetrics) -> None:
     assert "By node" not in text
     assert "Nodes" not in text
     assert "Clock Offset Bound" not in text
+
+
+def test_records_read_in_parts_give_the_columns_of_one_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "records.jsonl"
+    written = [
+        record(i, latency_ns=(i + 1) * MS, response_times_ns=[MS // 2, MS], output_tokens=2, node=f"n{i % 3}")
+        for i in range(40)
+    ]
+    lines = [orjson.dumps(r) + b"\n" for r in written]
+    lines.insert(25, b"{torn\n")  # in the middle: counted, and numbered across parts
+    path.write_bytes(b"".join(lines))
+    whole = read_record_columns(path)
+    monkeypatch.setattr(records_jsonl, "PART_MIN_BYTES", 1)  # four parts of a small file, three in children
+
+    parts = read_record_columns(path, max_parts=4)
+
+    assert (parts.skipped_lines, parts.first_skipped_line) == (whole.skipped_lines, whole.first_skipped_line) == (1, 26)
+    assert metrics_of_columns(parts.columns) == metrics_of_columns(whole.columns) == compute_metrics(written)
+    assert parts.columns.node_names == ["n0", "n1", "n2"]

@@ -4,20 +4,22 @@ Goodput has its own file, test_goodput.py."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import numpy as np
 import pytest
 
+from aiperf_hpc.core import record_columns as record_columns_module
 from aiperf_hpc.core.metrics import (
     METRIC_UNITS,
     RunMetrics,
     compute_metrics,
     compute_metrics_from_models,
-    error_key,
 )
 from aiperf_hpc.core.node_metrics import group_percentiles
+from aiperf_hpc.core.record_columns import error_key
 from aiperf_hpc.protocol.messages import RequestRecord
 
 MS = 1_000_000
@@ -517,3 +519,75 @@ def test_group_percentiles_match_numpy_per_group(seed: int) -> None:
         in_group = values[(group == g) & ~np.isnan(values)]
         assert got[g].tolist() == np.percentile(in_group, percents).tolist()
     assert np.isnan(got[n_groups - 1]).all()
+
+
+def mixed_run(seed: int, count: int) -> list[dict[str, Any]]:
+    """Random records of every outcome and shape: warmup, missing values and keys, lost records
+    without a node, partly scheduled, successes with 0 to 6 response times."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(count):
+        fields: dict[str, Any] = {
+            "credit_id": i,
+            "phase": "warmup" if i < 3 else "profiling",
+            "worker_id": f"w{i % 3}",
+            "node": f"n{i % 2}",
+            "started_wall_ns": BASE_WALL_NS + i * MS + int(rng.integers(MS)),
+            "scheduled_wall_ns": BASE_WALL_NS + i * MS if i % 2 else None,
+            "clock_offset_bound_ns": None if i % 4 else int(rng.integers(MS)),
+        }
+        kind = rng.random()
+        if kind < 0.1:
+            status, message = [(500, None), (503, "x")][i % 2]
+            fields |= {"error_type": "http_error", "status_code": status, "error_message": message}
+        elif kind < 0.15:
+            fields |= {"error_type": "cancelled", "latency_ns": [None, MS][i % 2]}
+        elif kind < 0.2:
+            fields |= {"error_type": "lost", "node": ""}
+        else:
+            times = sorted(int(t) for t in rng.integers(1, 100 * MS, size=int(rng.integers(0, 7))))
+            fields |= {
+                "latency_ns": (times[-1] if times else MS) + int(rng.integers(MS)),
+                "response_times_ns": times,
+                "input_tokens": [None, 10, 20][i % 3],
+                "output_tokens": [None, 1, len(times) + 1][i % 3],
+                "output_tokens_source": [None, "usage", "tokenizer"][i % 3],
+            }
+        dump = record(**fields).model_dump(mode="json")
+        if i % 7 == 0:
+            del dump["clock_offset_bound_ns"]  # as in files written before the bound existed
+        records.append(dump)
+    return records
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_inter_chunk_latency_and_ttft_match_a_record_by_record_computation(seed: int) -> None:
+    records = mixed_run(seed, 300)
+    successes = [r for r in records if r["phase"] == "profiling" and r["error_type"] is None]
+    gaps_ms = [(b - a) / MS for r in successes for a, b in itertools.pairwise(r["response_times_ns"])]
+    ttft_ms = [r["response_times_ns"][0] / MS for r in successes if r["response_times_ns"]]
+    run = compute_metrics(records)
+    for name, values in (("inter_chunk_latency", gaps_ms), ("time_to_first_token", ttft_ms)):
+        stats = run.metrics[name]
+        expected = np.percentile(values, [1, 50, 99]).tolist()
+        assert (stats.count, stats.min, stats.max) == (len(values), min(values), max(values))
+        assert [stats.p1, stats.p50, stats.p99] == expected
+        assert stats.avg == pytest.approx(np.mean(values))
+
+
+def test_chunks_give_the_same_metrics_as_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = mixed_run(2, 200)
+    whole = compute_metrics(records)
+    monkeypatch.setattr(record_columns_module, "CHUNK_RECORDS", 7)  # labels first seen in later chunks too
+    assert compute_metrics(records) == whole
+    assert compute_metrics(iter(records)) == whole
+
+
+def test_a_record_without_phase_or_start_is_refused() -> None:
+    good = record(latency_ns=MS).model_dump(mode="json")
+    with pytest.raises(KeyError, match="phase"):
+        compute_metrics([good, {k: v for k, v in good.items() if k != "phase"}])
+    with pytest.raises(KeyError, match="started_wall_ns"):
+        compute_metrics([good, good | {"started_wall_ns": None}])
+    lost = good | {"started_wall_ns": None, "error_type": "lost"}  # a lost record needs no start
+    assert compute_metrics([good, lost]).lost_count == 1

@@ -99,14 +99,15 @@ def test_report_page_escapes_text_from_the_run() -> None:
     assert "&lt;b&gt;done&lt;/b&gt;" in page
 
 
-def test_report_without_profile_export_computes_the_metrics_from_the_records(tmp_path: Path) -> None:
+def test_report_without_profile_export_recomputes_it_from_the_records(tmp_path: Path) -> None:
     write_baseline_run(tmp_path)
     (tmp_path / "profile_export.json").unlink()
 
     page = write_report(tmp_path).read_text()
 
-    assert "profile_export.json is missing" in page
+    assert "profile_export.json was missing: recomputed" in page
     assert '<td>request_throughput</td><td class="num">8.00</td>' in page
+    assert (tmp_path / "profile_export.json").is_file() and (tmp_path / "profile_export.csv").is_file()
 
 
 def test_report_of_a_sweep_links_each_point_report_and_draws_the_curve(tmp_path: Path) -> None:

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
+from aiperf_hpc.core.record_columns import record_columns
 from aiperf_hpc.core.server_metrics import (
     NotPrometheusText,
     parse_metrics_text,
     profiling_window_ns,
+    profiling_window_of_columns,
     success_key,
     summarize_server_metrics,
 )
@@ -158,3 +160,5 @@ def test_the_profiling_window_spans_first_start_to_last_end_of_profiling_records
 
     assert profiling_window_ns(records) == (100, 320)
     assert profiling_window_ns(records[:1]) is None
+    assert profiling_window_of_columns(record_columns(records)) == (100, 320)
+    assert profiling_window_of_columns(record_columns(records[:1])) is None
