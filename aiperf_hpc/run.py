@@ -28,13 +28,17 @@ from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
 from aiperf_hpc.exporters.console import render_results
 from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
+from aiperf_hpc.launch.fork_server import FORK_SERVER_ID, ForkServer
 from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.addresses import ipc_addresses, tcp_bind_specs
 from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
 from aiperf_hpc.runtime.preflight import check_reachable
+from aiperf_hpc.services.__main__ import SERVICES
+from aiperf_hpc.services.__main__ import main as service_main
 from aiperf_hpc.services.controller import Controller
 
+SERVICE_MODULES = [module for module, _ in SERVICES.values()]
 ARTIFACTS = ("records.jsonl", "profile_export.json", "profile_export.csv", "inputs.json", "logs")
 
 
@@ -68,7 +72,16 @@ def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMet
     run_dir = config.artifact_dir.resolve()
     _prepare_run_dir(run_dir)
     err.print(f"aiperf-hpc: {_describe(config)} -> {run_dir}", markup=False)
-    outcome, metrics = uvloop.run(_run(config, run_dir, lambda line: err.print(f"aiperf-hpc: {line}", markup=False)))
+    # Forked before any event loop runs here; it imports the services while the controller starts.
+    fork_server = ForkServer.start(run_dir / "logs" / f"{FORK_SERVER_ID}.log", service_main, SERVICE_MODULES)
+    try:
+        launcher = LocalLauncher(run_dir / "logs", fork_server)
+        outcome, metrics = uvloop.run(
+            _run(config, run_dir, launcher, lambda line: err.print(f"aiperf-hpc: {line}", markup=False))
+        )
+    finally:
+        if fork_server is not None:
+            fork_server.close()
     if metrics is not None:
         title = f"aiperf-hpc results{f' {label}' if label else ''} ({outcome.status})"
         render_results(metrics, title=title, console=out)
@@ -157,7 +170,7 @@ def _describe(config: RunConfig) -> str:
 
 
 async def _run(
-    config: RunConfig, run_dir: Path, progress: Callable[[str], None]
+    config: RunConfig, run_dir: Path, launcher: LocalLauncher, progress: Callable[[str], None]
 ) -> tuple[RunOutcome, RunMetrics | None]:
     await check_reachable(config.endpoint.url)
     socket_dir = Path(tempfile.mkdtemp(prefix="aiperf-hpc-"))
@@ -176,7 +189,7 @@ async def _run(
             run_dir=run_dir,
             addresses=addresses,
             bus=bus,
-            launcher=LocalLauncher(run_dir / "logs"),
+            launcher=launcher,
             progress=progress,
         )
         outcome = await controller.run()
