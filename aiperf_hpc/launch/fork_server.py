@@ -224,25 +224,32 @@ class _Server:
         set_process_name(FORK_SERVER_ID)
         _redirect_stdio(log_fd)
         configure_logging(FORK_SERVER_ID, os.environ.get("AIPERF_HPC_LOG_LEVEL", "INFO"))
-        for name in preload:
-            importlib.import_module(name)
-        gc.collect()
-        gc.freeze()  # the children's collections never touch (and so never copy) the preloaded objects
         for sock in (self._wakeup_r, self._wakeup_w):
             sock.setblocking(False)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self._wakeup_w.fileno())
         self._selector.register(self._wakeup_r, selectors.EVENT_READ)
         self._add_client(self._owner)
+        for name in preload:
+            if self._owner not in self._clients:
+                break
+            importlib.import_module(name)
+            # Fork whoever asked meanwhile: a child started early imports what is not loaded yet itself,
+            # beside the server importing the rest (the first services needed come first in `preload`).
+            self._serve(timeout_s=0)
         while self._owner in self._clients:
-            for key, _ in self._selector.select():
-                if key.fileobj is self._wakeup_r:
-                    self._drain_wakeups()
-                    self._reap()
-                elif key.fileobj in self._clients:  # not dropped earlier in this round
-                    self._on_readable(self._clients[key.fileobj])
+            self._serve(timeout_s=None)
         self._end_children()
         return 0
+
+    def _serve(self, timeout_s: float | None) -> None:
+        """One round: reap the children that ended, answer the clients that wrote or hung up."""
+        for key, _ in self._selector.select(timeout_s):
+            if key.fileobj is self._wakeup_r:
+                self._drain_wakeups()
+                self._reap()
+            elif key.fileobj in self._clients:  # not dropped earlier in this round
+                self._on_readable(self._clients[key.fileobj])
 
     def _add_client(self, sock: socket.socket) -> _Client:
         client = _Client(sock)
@@ -289,6 +296,7 @@ class _Server:
             return
         ours, theirs = socket.socketpair()
         _flush_stdio()
+        gc.freeze()  # the child's collections never walk (and so never copy) what is loaded now
         try:
             pid = os.fork()
         except OSError as exc:
