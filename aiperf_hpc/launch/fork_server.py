@@ -3,7 +3,9 @@
 Start-up is CPU-bound on imports: a fresh interpreter per service pays pydantic, zmq, uvloop, numpy and
 aiohttp again, every process at once on the same cores. The fork server is a fork of the CLI process,
 made before the CLI starts an event loop; it imports the service modules once, and each local service
-is then a fork of it that is ready in milliseconds and shares those pages copy-on-write.
+is then a fork of it that is ready in milliseconds and shares those pages copy-on-write. Between two
+preloaded modules it forks whoever asked meanwhile, so the services needed first (the `preload`
+order) start while it still loads the others; a child forked early imports the rest itself.
 
     aiperf-hpc profile (controller) ─── owner connection ───┐
      └── fork-server                                         │  JSON lines over socket pairs
@@ -105,7 +107,8 @@ class ForkServer:
 
     @classmethod
     def inherited(cls) -> ForkServer | None:
-        """The connection a child of the fork server was given, None in a process started otherwise."""
+        """The connection a child of the fork server was given, None in a process started otherwise.
+        Call it once and keep the result: when it is closed or collected, the children it started end."""
         fd = os.environ.get(FORK_SERVER_FD_ENV)
         if fd is None:
             return None
