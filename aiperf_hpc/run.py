@@ -15,19 +15,17 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import uvloop
 from rich.console import Console
 
 from aiperf_hpc.config import RunConfig
-from aiperf_hpc.core.metrics import RunMetrics
 from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
 from aiperf_hpc.core.placement import Placement, decide_placement
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
-from aiperf_hpc.exporters.console import render_results
-from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
 from aiperf_hpc.launch.fork_server import FORK_SERVER_ID, ForkServer
 from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.addresses import ipc_addresses, tcp_bind_specs
@@ -36,7 +34,13 @@ from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
 from aiperf_hpc.runtime.preflight import check_reachable
 from aiperf_hpc.services.__main__ import SERVICES
 from aiperf_hpc.services.__main__ import main as service_main
-from aiperf_hpc.services.controller import Controller
+
+if TYPE_CHECKING:
+    from aiperf_hpc.core.metrics import RunMetrics
+
+# What only the CLI needs (the controller, the metrics model, the tables) is imported after the fork
+# server has started, in the functions below: on its own core it loads the services meanwhile, and
+# what the CLI imports before the fork delays every service.
 
 SERVICE_MODULES = [module for module, _ in SERVICES.values()]
 ARTIFACTS = ("records.jsonl", "profile_export.json", "profile_export.csv", "inputs.json", "logs")
@@ -58,6 +62,8 @@ def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
             final = code
         if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.USAGE):
             return code
+    from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
+
     sweep_dir = runs[0][1].artifact_dir.resolve().parent
     write_sweep_summary(sweep_dir / "sweep_summary.json", sweep_dir / "sweep_summary.csv", rows)
     render_sweep_summary(rows, title="aiperf-hpc sweep summary", console=Console(highlight=False))
@@ -83,6 +89,8 @@ def run_profile(config: RunConfig, *, label: str = "") -> tuple[ExitCode, RunMet
         if fork_server is not None:
             fork_server.close()
     if metrics is not None:
+        from aiperf_hpc.exporters.console import render_results
+
         title = f"aiperf-hpc results{f' {label}' if label else ''} ({outcome.status})"
         render_results(metrics, title=title, console=out)
         out.print(f"Artifacts: {run_dir}", markup=False)
@@ -172,6 +180,9 @@ def _describe(config: RunConfig) -> str:
 async def _run(
     config: RunConfig, run_dir: Path, launcher: LocalLauncher, progress: Callable[[str], None]
 ) -> tuple[RunOutcome, RunMetrics | None]:
+    from aiperf_hpc.core.metrics import RunMetrics
+    from aiperf_hpc.services.controller import Controller
+
     await check_reachable(config.endpoint.url)
     socket_dir = Path(tempfile.mkdtemp(prefix="aiperf-hpc-"))
     keys = None
