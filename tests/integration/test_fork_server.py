@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
+from aiperf_hpc.launch.fork_server import ForkServer
 from tests.integration.harness import CLI, mock_server, new_tag, processes_tagged, service_pids, tagged_env, wait_for
 
 pytestmark = pytest.mark.integration
@@ -87,6 +89,20 @@ def test_exit_codes_signals_and_who_dies_with_whom(tmp_path: Path) -> None:
         "server": 0,
     }
     assert (tmp_path / "logs" / "fork-server.log").exists()
+
+
+def test_no_fork_while_another_python_thread_runs(tmp_path: Path) -> None:
+    """A fork copies only the forking thread: whatever another thread held would stay held. The
+    launcher then starts subprocesses instead (the caller gets None)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert ForkServer.start(tmp_path / "fork-server.log", lambda argv: 0, []) is None
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not (tmp_path / "fork-server.log").exists()
 
 
 LONG_RUN = ["profile", "-m", "mock-model", "--streaming", "--concurrency", "4", "--request-count", "100000"]
