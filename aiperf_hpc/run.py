@@ -15,34 +15,39 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import uvloop
 from rich.console import Console
 
 from aiperf_hpc.config import RunConfig
-from aiperf_hpc.core.live_stats import LiveStatus
-from aiperf_hpc.core.metrics import RunMetrics
 from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
 from aiperf_hpc.core.placement import Placement, decide_placement
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
-from aiperf_hpc.exporters.console import render_results
 from aiperf_hpc.exporters.live_view import QuietView, RunPlan, make_view
-from aiperf_hpc.exporters.prometheus import render_prometheus
 from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
-from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
 from aiperf_hpc.exporters.time_slices import SLICES_CSV_FILE, SLICES_JSON_FILE
+from aiperf_hpc.launch.fork_server import FORK_SERVER_ID, ForkServer
 from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.addresses import ipc_addresses, tcp_bind_specs
-from aiperf_hpc.protocol.messages import ResultsReady
 from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
-from aiperf_hpc.runtime.metrics_server import MetricsServer
 from aiperf_hpc.runtime.preflight import check_reachable
-from aiperf_hpc.services.controller import Controller
-from aiperf_hpc.services.server_metrics_scraper import resolve_server_metrics
+from aiperf_hpc.services.__main__ import SERVICES
+from aiperf_hpc.services.__main__ import main as service_main
 
+if TYPE_CHECKING:
+    from aiperf_hpc.core.metrics import RunMetrics
+    from aiperf_hpc.protocol.messages import ResultsReady
+    from aiperf_hpc.runtime.metrics_server import MetricsServer
+
+# What only the CLI needs (the controller, the metrics model, the tables, the live /metrics, the
+# scraper) is imported after the fork server has started, in the functions below: on its own core it
+# loads the services meanwhile, and what the CLI imports before the fork delays every service.
+
+SERVICE_MODULES = [module for module, _ in SERVICES.values()]
 ARTIFACTS = (
     "records.jsonl",
     "run_config.json",
@@ -61,7 +66,11 @@ def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
     point and exits with the first non-zero code."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="aiperf-hpc %(levelname)s: %(message)s")
     live = runs[0][1].live  # the same for every point of a sweep
-    server = None if live.metrics_port is None else MetricsServer(live.metrics_host, live.metrics_port)
+    server = None
+    if live.metrics_port is not None:
+        from aiperf_hpc.runtime.metrics_server import MetricsServer
+
+        server = MetricsServer(live.metrics_host, live.metrics_port)
     if len(runs) == 1:
         return run_profile(runs[0][1], metrics_server=server)[0]
     rows: list[tuple[str, RunMetrics]] = []
@@ -74,6 +83,8 @@ def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
             final = code
         if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.USAGE):
             return code
+    from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
+
     sweep_dir = runs[0][1].artifact_dir.resolve().parent
     write_sweep_summary(sweep_dir / "sweep_summary.json", sweep_dir / "sweep_summary.csv", rows)
     render_sweep_summary(rows, title="aiperf-hpc sweep summary", console=Console(highlight=False))
@@ -93,9 +104,19 @@ def run_profile(
     _prepare_run_dir(run_dir)
     err.print(f"aiperf-hpc: {_describe(config)} -> {run_dir}", markup=False)
     view = make_view(config.live.ui, RunPlan.of(config), err)
-    outcome, results = uvloop.run(_run(config, run_dir, view, metrics_server))
+    # Forked before any event loop runs here; it imports the services while the controller starts.
+    fork_server = ForkServer.start(run_dir / "logs" / f"{FORK_SERVER_ID}.log", service_main, SERVICE_MODULES)
+    try:
+        launcher = LocalLauncher(run_dir / "logs", fork_server)
+        outcome, results = uvloop.run(_run(config, run_dir, launcher, view, metrics_server))
+    finally:
+        if fork_server is not None:
+            fork_server.close()
     metrics = None
     if results is not None:
+        from aiperf_hpc.core.metrics import RunMetrics
+        from aiperf_hpc.exporters.console import render_results
+
         metrics = RunMetrics.model_validate(results.metrics)
         title = f"aiperf-hpc results{f' {label}' if label else ''} ({outcome.status})"
         render_results(metrics, title=title, console=out, server_metrics=results.server_metrics)
@@ -203,8 +224,17 @@ def _describe(config: RunConfig) -> str:
 
 
 async def _run(
-    config: RunConfig, run_dir: Path, view: QuietView, metrics_server: MetricsServer | None
+    config: RunConfig,
+    run_dir: Path,
+    launcher: LocalLauncher,
+    view: QuietView,
+    metrics_server: MetricsServer | None,
 ) -> tuple[RunOutcome, ResultsReady | None]:
+    from aiperf_hpc.core.live_stats import LiveStatus
+    from aiperf_hpc.exporters.prometheus import render_prometheus
+    from aiperf_hpc.services.controller import Controller
+    from aiperf_hpc.services.server_metrics_scraper import resolve_server_metrics
+
     controller: Controller | None = None
 
     def live_status() -> LiveStatus:
@@ -235,7 +265,7 @@ async def _run(
             run_dir=run_dir,
             addresses=addresses,
             bus=bus,
-            launcher=LocalLauncher(run_dir / "logs"),
+            launcher=launcher,
             view=view,
         )
         outcome = await controller.run()

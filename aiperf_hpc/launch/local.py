@@ -1,8 +1,11 @@
 """Local launcher: starts service processes on this machine and ends every one of them.
 
-Children get their own session (`start_new_session`), so a Ctrl-C in the terminal reaches only the
-controller, which then runs the ordered shutdown; they also die with their parent (see
-`runtime.process.die_with_parent`). Each child's stderr goes to `<log_dir>/<service_id>.log`.
+A service is forked from the fork server when the launcher has one (`launch.fork_server`: the
+imports are paid once), else started as `python -m aiperf_hpc.services ...`; any other command (the
+`srun` step of the workers) is always a subprocess. Either way a child has its own session, so a
+Ctrl-C in the terminal reaches only the controller, which then runs the ordered shutdown; it dies
+with the process that started it (see `runtime.process.die_with_parent` and the fork server's
+docstring); its stdout and stderr go to `<log_dir>/<process_id>.log`.
 """
 
 from __future__ import annotations
@@ -14,39 +17,56 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from aiperf_hpc.errors import RunError
+from aiperf_hpc.launch.fork_server import FORK_SERVER_ID, ForkServer
 from aiperf_hpc.runtime.process import PARENT_PID_ENV, set_parent_death_signal
 
 log = logging.getLogger(__name__)
 
-_POLL_INTERVAL_S = 0.05
+_POLL_INTERVAL_S = 0.01
+
+
+class ProcessHandle(Protocol):
+    """What the launcher needs of a child: `subprocess.Popen`, or `fork_server.ForkedChild`."""
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
 
 
 @dataclass
 class ServiceProcess:
     service_id: str
-    popen: subprocess.Popen[bytes]
+    process: ProcessHandle
     log_path: Path
-    expected_exit: bool = False
 
 
 class LocalLauncher:
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, fork_server: ForkServer | None = None) -> None:
         self._log_dir = log_dir
+        self._fork_server = fork_server
         self._processes: dict[str, ServiceProcess] = {}
         self._reported: set[str] = set()
 
     def start(self, service_type: str, service_id: str, control_address: str) -> ServiceProcess:
-        argv = [sys.executable, "-m", "aiperf_hpc.services", service_type, service_id, control_address]
-        return self.start_command(service_id, argv, {PARENT_PID_ENV: str(os.getpid())})
+        argv = [service_type, service_id, control_address]
+        if self._fork_server is None:
+            command = [sys.executable, "-m", "aiperf_hpc.services", *argv]
+            return self.start_command(service_id, command, {PARENT_PID_ENV: str(os.getpid())})
+        log_path = self._log_path(service_id)
+        process = ServiceProcess(service_id, self._fork_server.start_child(service_id, argv, log_path), log_path)
+        self._processes[service_id] = process
+        return process
 
     def start_command(
         self, process_id: str, argv: list[str], extra_env: dict[str, str] | None = None
     ) -> ServiceProcess:
         """Start any command (a service, or the `srun` step of the workers) under this launcher's care."""
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self._log_dir / f"{process_id}.log"
+        log_path = self._log_path(process_id)
         env = {k: v for k, v in os.environ.items() if k != PARENT_PID_ENV} | (extra_env or {})
         try:
             with log_path.open("ab") as log_file:
@@ -70,26 +90,28 @@ class LocalLauncher:
         return list(self._processes)
 
     def newly_exited(self) -> list[tuple[str, int]]:
-        """Processes that ended since the last call (each reported once), with their return codes."""
+        """Processes that ended since the last call (each reported once), with their return codes.
+        The fork server this launcher started comes first: its end takes its children with it."""
         exited = []
+        server_code = None if self._fork_server is None else self._fork_server.server_exit_code()
+        if server_code is not None and FORK_SERVER_ID not in self._reported:
+            self._reported.add(FORK_SERVER_ID)
+            exited.append((FORK_SERVER_ID, server_code))
         for service_id, process in self._processes.items():
-            code = process.popen.poll()
+            code = process.process.poll()
             if code is not None and service_id not in self._reported:
                 self._reported.add(service_id)
                 exited.append((service_id, code))
         return exited
 
-    def expect_exit(self, service_id: str) -> None:
-        self._processes[service_id].expected_exit = True
-
     def kill(self, service_id: str) -> None:
         process = self._processes[service_id]
-        if process.popen.poll() is None:
-            process.popen.kill()
+        if process.process.poll() is None:
+            process.process.kill()
 
-    def log_tail(self, service_id: str, lines: int = 5) -> str:
+    def log_tail(self, process_id: str, lines: int = 5) -> str:
         try:
-            text = self._processes[service_id].log_path.read_text(errors="replace")
+            text = (self._log_dir / f"{process_id}.log").read_text(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
@@ -103,16 +125,20 @@ class LocalLauncher:
         if not await self._wait_all(timeout_s):
             for process in self._running():
                 forced.append(f"{process.service_id} terminated")
-                process.popen.terminate()
+                process.process.terminate()
             if not await self._wait_all(2.0):
                 for process in self._running():
                     forced.append(f"{process.service_id} killed")
-                    process.popen.kill()
+                    process.process.kill()
                 await self._wait_all(2.0)
         return forced
 
+    def _log_path(self, process_id: str) -> Path:
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        return self._log_dir / f"{process_id}.log"
+
     def _running(self) -> list[ServiceProcess]:
-        return [p for p in self._processes.values() if p.popen.poll() is None]
+        return [p for p in self._processes.values() if p.process.poll() is None]
 
     async def _wait_all(self, timeout_s: float) -> bool:
         loop = asyncio.get_running_loop()

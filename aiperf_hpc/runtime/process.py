@@ -1,10 +1,9 @@
-"""Process-level helpers for service processes: parent-death signal and logging set-up."""
+"""Process-level helpers for service processes: parent-death signal, process name, logging set-up."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -12,16 +11,26 @@ import sys
 
 PARENT_PID_ENV = "AIPERF_HPC_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+
+
+def _prctl(option: int, value: int | bytes) -> None:
+    """Linux prctl, from the C library the interpreter is linked with (no `find_library`, which runs
+    ldconfig in a subprocess); elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
 def set_parent_death_signal() -> None:
-    """SIGTERM this process when its parent dies (Linux prctl; elsewhere a no-op). Safe to use as a
-    `preexec_fn`: the setting survives exec."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is not None:
-        ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    """SIGTERM this process when its parent dies. Safe to use as a `preexec_fn`: the setting
+    survives exec."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def set_process_name(name: str) -> None:
+    """Name this process in /proc/PID/comm (what `ps -o comm`, `top` and `pgrep` show; 15 bytes):
+    forked services would otherwise all carry the CLI's name."""
+    _prctl(_PR_SET_NAME, name.encode()[:15])
 
 
 def die_with_parent() -> None:
@@ -50,8 +59,10 @@ def raise_open_file_limit() -> None:
 
 
 def configure_logging(service_id: str, level: str = "INFO") -> None:
+    """Log to stderr, each line naming the process; replaces what a forked process inherited."""
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
         format=f"%(asctime)s {service_id} %(levelname)s %(name)s: %(message)s",
+        force=True,
     )

@@ -1,4 +1,5 @@
-"""Entry point of every service process: `python -m aiperf_hpc.services TYPE SERVICE_ID CONTROL_ADDRESS`.
+"""Entry point of every service process: `python -m aiperf_hpc.services TYPE SERVICE_ID CONTROL_ADDRESS`,
+or `main(argv)` in a child of the fork server (`launch.fork_server`), which imports `SERVICES` first.
 
 Builds the one service object this process runs and hands it its collaborators; the rest of the
 configuration arrives over ZeroMQ in the `Configure` message.
@@ -16,10 +17,10 @@ from aiperf_hpc.core.placement import SLURM_TASK_ID
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import keys_from_environment
-from aiperf_hpc.runtime.process import configure_logging, die_with_parent, raise_open_file_limit
+from aiperf_hpc.runtime.process import configure_logging, die_with_parent, raise_open_file_limit, set_process_name
 from aiperf_hpc.runtime.service import Service
 
-# Each process imports only its own service: start-up is CPU-bound on imports (aiohttp for workers,
+# A subprocess imports only its own service: start-up is CPU-bound on imports (aiohttp for workers,
 # numpy and tokenizers for the managers), and every process starts at once on the same cores.
 SERVICES: dict[str, tuple[str, str]] = {
     "dataset": ("aiperf_hpc.services.dataset", "DatasetManager"),
@@ -44,6 +45,7 @@ def main(argv: list[str]) -> int:
     if service_id == SLURM_TASK_ID:  # one task of the workers' srun step
         service_id = f"worker-{os.environ['SLURM_PROCID']}"
     die_with_parent()
+    set_process_name(service_id)
     raise_open_file_limit()
     configure_logging(service_id, os.environ.get("AIPERF_HPC_LOG_LEVEL", "INFO"))
     try:

@@ -2,7 +2,8 @@
 
 Sequence (every wait bounded, every wait also ends on a service failure or a signal):
   1. start dataset, timing, records and worker-manager processes; wait for their `Register`
-  2. `Configure` them; the worker manager then starts the workers, which register too
+  2. `Configure` them (the dataset manager as soon as it registers: its build is the longest);
+     the worker manager then starts the workers, which register too
   3. `Configure` the workers (they fetch the dataset and announce their slots to timing)
   4. `StartProfiling`; wait for `TimingDone` while records keep arriving
   5. `ExpectRecords(total issued)`; wait until the records manager has them all
@@ -172,9 +173,13 @@ class Controller:
         addresses = self._addresses.model_copy(update={"control": control})
         for name in MANAGERS:
             self._launcher.start(name, name, control)
+        # Building the dataset is the longest set-up, and everyone after it waits for it: it starts as
+        # soon as the dataset manager registers, while the other managers are still starting.
+        await self._wait_services(("dataset",), self._registered, "Register")
+        await self._send_configure(("dataset",), addresses)
         await self._wait_services(MANAGERS, self._registered, "Register")
-        independent = ("dataset", "records", "worker_manager")
-        await self._configure(independent, addresses)
+        await self._send_configure(("records", "worker_manager"), addresses)
+        await self._wait_services(("dataset", "records", "worker_manager"), self._configured, "Configured")
         addresses = addresses.model_copy(
             update={
                 "dataset": self._endpoint("dataset"),
@@ -188,12 +193,15 @@ class Controller:
         await self._configure(self._worker_ids, addresses)
 
     async def _configure(self, service_ids: Sequence[str], addresses: Addresses) -> None:
+        await self._send_configure(service_ids, addresses)
+        await self._wait_services(service_ids, self._configured, "Configured")
+
+    async def _send_configure(self, service_ids: Sequence[str], addresses: Addresses) -> None:
         configure = Configure(
             config=self._config, addresses=addresses, run_dir=str(self._run_dir), worker_ids=self._worker_ids
         )
         for service_id in service_ids:
             await self._send(service_id, configure)
-        await self._wait_services(service_ids, self._configured, "Configured")
 
     def _endpoint(self, service_id: str) -> str:
         return str(self._details[service_id]["endpoint"])

@@ -1,11 +1,12 @@
 """WorkerManager: starts the workers, watches them, and reports the ones that are lost.
 
-Locally every worker is a child process; under Slurm every worker is a task of one `srun` step
-(`core.placement`). A worker is lost when its process exits before shutdown, when the whole step
-exits, or when it misses heartbeats (`WorkerHealth`) for `HEARTBEAT_LOSS_S` after its first one; a
-silent local worker is killed so it cannot come back with stale credits. Each loss is reported once
-as `WorkerLost`; the timing manager's ledger then turns that worker's in-flight credits into `lost`
-records. A worker that never sends a first heartbeat is lost once the start timeout has passed.
+Locally every worker is a child process (forked by the fork server when this process was); under
+Slurm every worker is a task of one `srun` step (`core.placement`). A worker is lost when its
+process exits before shutdown, when the whole step exits, or when it misses heartbeats
+(`WorkerHealth`) for `HEARTBEAT_LOSS_S` after its first one; a silent local worker is killed so it
+cannot come back with stale credits. Each loss is reported once as `WorkerLost`; the timing
+manager's ledger then turns that worker's in-flight credits into `lost` records. A worker that
+never sends a first heartbeat is lost once the start timeout has passed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import zmq
 
 from aiperf_hpc.core.placement import decide_placement, srun_worker_command
 from aiperf_hpc.errors import DeadlineExceeded
+from aiperf_hpc.launch.fork_server import ForkServer
 from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.protocol.messages import Configure, WorkerHealth, WorkerLost, WorkerStatus
 from aiperf_hpc.runtime.bus import bound_endpoint
@@ -41,7 +43,7 @@ class WorkerManager(Service):
 
     async def configure(self, message: Configure) -> dict[str, int | str]:
         self._health = self.bus.socket(zmq.ROUTER, bind=message.addresses.health)
-        self._launcher = LocalLauncher(Path(message.run_dir) / "logs")
+        self._launcher = LocalLauncher(Path(message.run_dir) / "logs", ForkServer.inherited())
         self._worker_ids = list(message.worker_ids)
         self._latest: dict[str, WorkerHealth] = {}
         self._lost: set[str] = set()

@@ -130,6 +130,19 @@ def processes_tagged(tag: str) -> list[int]:
     return pids
 
 
+def service_pids(tag: str, service_id: str) -> list[int]:
+    """PIDs of the test's live processes running `service_id` (services name their process after
+    their id in /proc/PID/comm, whether forked or started as a subprocess)."""
+    pids = []
+    for pid in processes_tagged(tag):
+        try:
+            if (Path("/proc") / str(pid) / "comm").read_text().strip() == service_id[:15]:
+                pids.append(pid)
+        except OSError:
+            continue
+    return pids
+
+
 def cmdline(pid: int) -> str:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()

@@ -19,6 +19,7 @@ from tests.integration.harness import (
     new_tag,
     processes_tagged,
     run_cli,
+    service_pids,
     tagged_env,
     wait_for,
 )
@@ -166,7 +167,7 @@ def test_a_manager_process_killed_mid_run_fails_the_run_naming_it(tmp_path: Path
         try:
             records = artifact_dir / "records.jsonl"
             wait_for(lambda: records.exists() and records.stat().st_size > 0, 60, "the first records")
-            victims = [pid for pid in processes_tagged(tag) if f" {service} {service} " in cmdline(pid)]
+            victims = service_pids(tag, service)
             assert len(victims) == 1, [cmdline(pid) for pid in processes_tagged(tag)]
             os.kill(victims[0], signal.SIGKILL)
             _, stderr = process.communicate(timeout=90)

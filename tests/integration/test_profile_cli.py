@@ -15,6 +15,7 @@ from tests.integration.harness import (
     new_tag,
     processes_tagged,
     run_cli,
+    service_pids,
     tagged_env,
     wait_for,
 )
@@ -175,7 +176,7 @@ def test_a_killed_worker_is_accounted_for_and_the_run_completes(tmp_path: Path) 
         try:
             records = artifact_dir / "records.jsonl"
             wait_for(lambda: records.exists() and records.stat().st_size > 0, 60, "the first records")
-            workers = [pid for pid in processes_tagged(tag) if b"worker-0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            workers = service_pids(tag, "worker-0")
             assert workers, "worker-0 not found"
             os.kill(workers[0], signal.SIGKILL)
             _, stderr = process.communicate(timeout=60)

@@ -9,14 +9,23 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.integration.harness import CLI, cmdline, mock_server, new_tag, processes_tagged, tagged_env, wait_for
+from tests.integration.harness import (
+    CLI,
+    cmdline,
+    mock_server,
+    new_tag,
+    processes_tagged,
+    service_pids,
+    tagged_env,
+    wait_for,
+)
 
 PROFILE = ["profile", "-m", "mock-model"]
 
 
 def records_service(tag: str) -> int:
-    """The PID of the run's records service: `python -m aiperf_hpc.services records records ADDRESS`."""
-    found = [pid for pid in processes_tagged(tag) if " aiperf_hpc.services records " in cmdline(pid)]
+    """The PID of the run's records service (named after its id, forked or not)."""
+    found = service_pids(tag, "records")
     assert len(found) == 1, f"records service not found among {[cmdline(pid) for pid in processes_tagged(tag)]}"
     return found[0]
 
