@@ -59,7 +59,7 @@ DRAIN_MARGIN_S = 10.0  # on top of the request timeout, for a count-bounded phas
 # Scheduled credits leave this long before their due time and the worker sends each at its due time
 # itself, so this loop's own wake-ups and the hop to the worker (a few ms under load) never make a
 # request late. The cap counts a credit from when it leaves, so it may be reached up to this early.
-ISSUE_AHEAD_NS = 20_000_000
+ISSUE_AHEAD_NS = 50_000_000
 _CANCEL_STREAM = 2  # rng stream of the request-cancellation draws (0, 1: the phases' arrivals)
 
 

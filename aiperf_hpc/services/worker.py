@@ -352,13 +352,18 @@ def _send_stamp_trace() -> aiohttp.TraceConfig:
     return trace
 
 
+_SPIN_S = 0.002  # the last stretch before a due time: yield to the loop instead of sleeping on a timer
+
+
 async def _sleep_until_wall(target_wall_ns: int) -> None:
-    """Sleep until a wall-clock deadline. The event loop's timers may wake up to ~1 ms early, so
-    the last stretch yields until the deadline has really passed (never sends early)."""
+    """Sleep until a wall-clock deadline; never returns before it. The loop's timers have millisecond
+    granularity (uvloop's fire from about 1 ms early to later), and a process that sleeps waits for
+    the OS to run it again, milliseconds on busy cores. So the last `_SPIN_S` yields to the loop
+    until the deadline has passed: the worker stays runnable and sends on time."""
     remaining_s = (target_wall_ns - time.time_ns()) / 1e9
-    if remaining_s > 0.002:
-        await asyncio.sleep(remaining_s - 0.001)
-    while time.time_ns() < target_wall_ns:  # noqa: ASYNC110 - a sub-millisecond wait, finer than timers
+    if remaining_s > _SPIN_S + 0.001:
+        await asyncio.sleep(remaining_s - _SPIN_S)
+    while time.time_ns() < target_wall_ns:  # noqa: ASYNC110 - a wait finer than the loop's timers
         await asyncio.sleep(0)
 
 
