@@ -352,7 +352,7 @@ def _send_stamp_trace() -> aiohttp.TraceConfig:
     return trace
 
 
-_SPIN_S = 0.002  # the last stretch before a due time: yield to the loop instead of sleeping on a timer
+_SPIN_S = 0.005  # the last stretch before a due time: yield to the loop instead of sleeping on a timer
 
 
 async def _sleep_until_wall(target_wall_ns: int) -> None:
