@@ -3,10 +3,12 @@ alternation and returns a `RowResult`.
 
 Alternation: round r runs every tool once, the order rotated by r, so drift on a shared machine hits
 all tools alike. Before each run the mock's counters are reset; after it, the mock's truth (requests
-seen, maximum in flight, and where asked the arrival times) is added to the run's figures as
-`server_*`. Server truth for TTFT and ITL is the configured pacing: the mock sends token k at
-`arrival + ttft + k * itl` on absolute deadlines (mock_server/pacing.py), late by about a
-millisecond at most, so error = measured percentile - configured value.
+seen, maximum in flight, the TTFT and ITL percentiles it really produced, and where asked the arrival
+times) is added to the run's figures as `server_*`. The mock paces token k to `arrival + ttft + k *
+itl` but runs late when its CPU is busy, so the truth for TTFT and ITL is what it actually did
+(`actual_ttft_ms`, `actual_itl_ms` of /mock/stats: handler start to the write of the first token, and
+the per-token gap between the writes of the first and the last), and error = the client's percentile
+- the mock's actual percentile of the same run.
 """
 
 from __future__ import annotations
@@ -129,6 +131,11 @@ def server_truth(server: MockServer, run: ToolRun, arrivals_of: int | None) -> F
         "server_requests": float(stats["requests_total"]),
         "server_max_in_flight": float(stats["max_in_flight"]),
     }
+    for metric in ("ttft", "itl"):
+        actual = stats.get(f"actual_{metric}_ms") or {}
+        for stat in ("p50", "p99"):
+            value = actual.get(stat)
+            truth[f"server_{metric}_{stat}_ms"] = None if value is None else float(value)
     if arrivals_of is None:
         return truth
     arrivals_s = sorted(seen["arrival_s"] for seen in server.get_json("/mock/requests"))
@@ -242,14 +249,17 @@ def row_latency_error(bench: Bench) -> RowResult:
         label = "latency-c100"
         runs = alternate(bench, label, server, tool_makers(bench, load, (OURS, AIPERF, VLLM)))
     for run in runs:
-        for figure, truth in (
+        for figure, configured in (
             ("ttft_p50_ms", ttft_ms),
             ("ttft_p99_ms", ttft_ms),
             ("itl_p50_ms", itl_ms),
             ("itl_p99_ms", itl_ms),
         ):
-            value = run.figures.get(figure)
-            run.figures[figure.replace("_ms", "_error_ms")] = None if value is None else value - truth
+            value, actual = run.figures.get(figure), run.figures.get(f"server_{figure}")
+            error = None if value is None or actual is None else value - actual
+            run.figures[figure.replace("_ms", "_error_ms")] = error
+            vs_configured = None if value is None else value - configured
+            run.figures[figure.replace("_ms", "_error_vs_configured_ms")] = vs_configured
     medians = median_figures(runs)
     row.groups[label], row.medians[label] = runs, medians
     row.truth = {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "output_tokens": osl, "concurrency": 100}
@@ -277,14 +287,29 @@ def row_latency_error(bench: Bench) -> RowResult:
     max_in_flight = [run.figures.get("server_max_in_flight") for run in runs if run.tool == OURS]
     row.notes.append(f"{count:,} requests per run; server max in flight during aiperf-hpc runs: {max_in_flight}")
     row.notes.append(
+        "truth: the mock's actual TTFT and ITL percentiles of each run (/mock/stats actual_ttft_ms, "
+        f"actual_itl_ms); it is configured for TTFT {ttft_ms:g} ms and ITL {itl_ms:g} ms and runs late when busy"
+    )
+    for tool, figures in medians.items():
+        mock_did = _named_figures(figures, "server_", "_ms", lambda value: fmt(value, "ms", 2))
+        vs_pacing = _named_figures(figures, "", "_error_vs_configured_ms", ms)
+        row.notes.append(f"{tool}: the mock's actual (median of runs): {mock_did}")
+        row.notes.append(f"{tool}: error vs the configured values instead: {vs_pacing}")
+    row.notes.append(
         "vllm bench's ITL is its inter-chunk gap; aiperf-hpc's and AIPerf's are (latency - TTFT) / (tokens - 1)"
     )
-    row.notes.append(
-        "vllm bench takes TTFT at the first chunk with choices: here the mock's role chunk, which the mock "
-        "sends on arrival (vLLM sends it with the first token), so its TTFT reads low and one of its "
-        "inter-chunk gaps holds the whole TTFT (its ITL p99)"
-    )
     return row
+
+
+def _named_figures(figures: Figures, prefix: str, suffix: str, render: Callable[[float], str]) -> str:
+    """'ttft p50 50.12 ms · ...' for the TTFT and ITL p50 and p99 figures named `prefix` + metric +
+    `suffix` (e.g. server_ttft_p50_ms); 'n/a' when none was measured."""
+    parts = []
+    for metric in ("ttft_p50", "ttft_p99", "itl_p50", "itl_p99"):
+        value = figures.get(f"{prefix}{metric}{suffix}")
+        if value is not None:
+            parts.append(f"{metric.replace('_', ' ')} {render(value)}")
+    return " · ".join(parts) or "n/a"
 
 
 def row_rate(bench: Bench) -> RowResult:

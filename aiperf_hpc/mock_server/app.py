@@ -21,8 +21,10 @@ pacing, no error or fault injection and no request log; the counters of /mock/st
 
 Pacing: the first content token is due `ttft_ms` after the handler starts, token k (from 0) at
 `start + ttft + k * itl`. Chunks that are due are written together, so a zero-latency stream is one
-write, and a stream that fell behind catches up in one burst instead of drifting. An embeddings answer
-is due `ttft_ms` after the handler starts.
+write, and a stream that fell behind catches up in one burst instead of drifting. A chat stream's role
+chunk waits for the first token, as vLLM's does. An embeddings answer is due `ttft_ms` after the
+handler starts. What the mock really did (its TTFT and ITL from the times of its writes) is in
+/mock/stats as `actual_ttft_ms` and `actual_itl_ms` (truth.py).
 """
 
 from __future__ import annotations
@@ -198,29 +200,32 @@ class _MockHandlers:
     async def _stream(
         self, request: web.Request, parsed: GenerationRequest, arrived_s: float, fault: FaultKind | None
     ) -> web.StreamResponse:
-        """A stream of `parsed.output_tokens` tokens, or of half of them when `fault` cuts it short."""
+        """A stream of `parsed.output_tokens` tokens, or of half of them when `fault` cuts it short.
+
+        A chat stream's role chunk goes out with the first token, as vLLM sends it; only the headers
+        go out on arrival. A stream that ends as asked reports its real token times to the stats."""
         kind = parsed.kind
         chunks = StreamChunks(kind, response_id(kind, next(self._sequence)), int(time.time()), parsed.model)
         pending = [chunks.role()] if kind == "chat" else []
         tokens = parsed.output_tokens // 2 if fault in CUT_SHORT else parsed.output_tokens
+        first_token_s: float | None = None
         response = web.StreamResponse(headers=_SSE_HEADERS)
         try:
             await response.prepare(request)
             if self._paced:
-                first_token_s = arrived_s + self._ttft_s
+                first_deadline_s = arrived_s + self._ttft_s
                 for index in range(tokens):
-                    deadline_s = first_token_s + index * self._itl_s
+                    deadline_s = first_deadline_s + index * self._itl_s
                     if time.perf_counter() < deadline_s:
-                        if pending:
-                            await response.write(b"".join(pending))
-                            pending.clear()
+                        if index > 0:  # pending holds token 0 onwards; before it, only the role chunk
+                            written_s = await _write(response, pending)
+                            first_token_s = written_s if first_token_s is None else first_token_s
                         await sleep_until(deadline_s)
                     pending.append(chunks.token(index))
             else:
                 pending.extend(chunks.token(index) for index in range(tokens))
             if fault is not None and fault in CUT_SHORT:
-                if pending:
-                    await response.write(b"".join(pending))
+                await _write(response, pending)
                 await cut_stream_short(request, response, fault, chunks.token(tokens))
                 return response
             if fault == "malformed":
@@ -232,8 +237,11 @@ class _MockHandlers:
                 pending.append(DONE_EVENT)
             if fault is None:
                 self._metrics.on_finished(parsed, time.perf_counter() - arrived_s)
-            await response.write(b"".join(pending))
+            last_token_s = await _write(response, pending)
             await response.write_eof()
+            if fault is None and tokens > 0:
+                first_token_s = last_token_s if first_token_s is None else first_token_s
+                self._stats.on_stream_written(arrived_s, first_token_s, last_token_s, tokens)
         except ConnectionResetError:
             pass  # The client went away; there is no one left to answer.
         return response
@@ -288,6 +296,16 @@ def _non_negative_float(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value >= 0 else None
+
+
+async def _write(response: web.StreamResponse, pending: list[bytes]) -> float:
+    """Write the `pending` events as one write and empty the list; returns `perf_counter()` just
+    before the bytes were handed to the transport (nothing is written when there are none)."""
+    written_s = time.perf_counter()
+    if pending:
+        await response.write(b"".join(pending))
+        pending.clear()
+    return written_s
 
 
 async def _send_json(request: web.Request, status: int, body: bytes) -> web.StreamResponse:

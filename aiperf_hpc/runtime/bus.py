@@ -9,6 +9,7 @@ admits only the run's client key (see `runtime.curve`); ipc:// sockets never nee
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import zmq
@@ -42,6 +43,12 @@ class Bus:
 
     def __init__(self, keys: CurveKeys | None = None) -> None:
         self._context = zmq.asyncio.Context()
+        if hasattr(os, "SCHED_BATCH"):
+            # zmq's I/O thread, woken by every send, would otherwise preempt this process's event loop:
+            # on busy cores the loop then waits milliseconds to run again (a worker stamps chunks late,
+            # the timing manager issues late). SCHED_BATCH threads never preempt on wake-up; it runs
+            # when the loop waits or at the next tick. Set before the first socket starts the thread.
+            self._context.set(zmq.THREAD_SCHED_POLICY, os.SCHED_BATCH)
         self._sockets: list[zmq.asyncio.Socket] = []
         self._keys = keys
         self._authenticator: AsyncioAuthenticator | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
 import logging
 import os
 import socket
@@ -159,6 +160,9 @@ class Service:
             match message:
                 case Configure():
                     detail = await self._configure_unless_shut_down(message)
+                    # What start-up built (modules, the dataset, pre-encoded bodies) lives for the whole
+                    # run: kept out of the collector, a full collection no longer walks it mid-run.
+                    gc.freeze()
                     await self.send_control(Configured(service_id=self.service_id, detail=detail))
                     return
                 case RegisterRefused(reason=reason):

@@ -4,7 +4,14 @@ On configure it fetches the dataset once, pre-encodes every first-turn request b
 aiohttp session (keep-alive, one connector) and tells the timing manager how many slots it has.
 Each `CreditDrop` becomes one task: wait for its due time (rate and trace modes), send, read the
 response while stamping every received chunk with `perf_counter_ns`, parse after the response ended
-(never per chunk), push the record, return the credit. Failures become records with an
+(never per chunk), push the record, return the credit.
+
+Two things keep the worker's own delays out of what it measures. A request's send time is taken when
+aiohttp hands its bytes to the transport (a trace callback), not when the task decided to send: on
+Python < 3.12 aiohttp writes the body in a task of its own, which waits behind everything else the
+event loop has queued. And finished responses are parsed one per event-loop turn (`_finishing`): at
+high concurrency many streams end together, and parsing them all in one turn would hold back the
+stamps of every chunk that arrives meanwhile by milliseconds. Failures become records with an
 `error_type`; they never escape the task. Multi-turn conversations keep their history here: the
 timing manager sends every turn of a conversation to the worker that ran its first turn.
 """
@@ -17,6 +24,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -93,7 +101,9 @@ class Worker(Service):
                 total=timeout_s, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
             ),
             auto_decompress=False,
+            trace_configs=[_send_stamp_trace()],
         )
+        self._finishing = asyncio.Lock()
         self._records = self.bus.socket(zmq.PUSH, connect=message.addresses.records, linger_ms=5000)
         self._health = self.bus.socket(zmq.DEALER, connect=message.addresses.health, identity=self.service_id)
         self._credits = self.bus.socket(zmq.DEALER, connect=message.addresses.credits, identity=self.service_id)
@@ -202,17 +212,16 @@ class Worker(Service):
             self._histories.setdefault(conversation.index, []).append((turn.prompt, answer))
 
     async def _send_request(self, credit: CreditDrop, turn: Turn, body: bytes) -> tuple[RequestRecord, str | None]:
-        started_wall_ns = time.time_ns()
-        sent_perf_ns = time.perf_counter_ns()
+        sent = _SendStamp()
         status: int | None = None
 
         def failed(error_type: ErrorType, message: str) -> tuple[RequestRecord, None]:
-            return self._failed(credit, started_wall_ns, sent_perf_ns, error_type, message, status), None
+            return self._failed(credit, sent, error_type, message, status), None
 
         try:
             async with (
                 _cancel_after(credit.cancel_after_ns),
-                self._session.post(self._url, data=body, headers=self._headers) as response,
+                self._session.post(self._url, data=body, headers=self._headers, trace_request_ctx=sent) as response,
             ):
                 status = response.status
                 if status >= 300:
@@ -220,11 +229,17 @@ class Worker(Service):
                 if self._streaming:
                     chunks = [(time.perf_counter_ns(), data) async for data in response.content.iter_any()]
                     end_perf_ns = time.perf_counter_ns()
-                    parsed = parse_stream(self._endpoint_type, parse_sse(chunks))
                 else:
                     raw = await response.read()
                     end_perf_ns = time.perf_counter_ns()
+            async with self._finishing:
+                if self._streaming:
+                    parsed = parse_stream(self._endpoint_type, parse_sse(chunks))
+                else:
                     parsed = parse_body(self._endpoint_type, raw, end_perf_ns)
+                # Held for one more loop turn: the next finished response waits until the chunks
+                # that arrived meanwhile have been stamped.
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             # Only this task is cancelled (CancelCredits, the cancellation delay, shutdown); the request
             # becomes a record.
@@ -236,7 +251,7 @@ class Worker(Service):
         except Exception as exc:  # failures become data: any other failure is still this request's record
             log.exception("request of credit %d failed unexpectedly", credit.credit_id)
             return failed("client_error", describe(exc))
-        record = self._succeeded(credit, turn, started_wall_ns, sent_perf_ns, end_perf_ns, status, parsed)
+        record = self._succeeded(credit, turn, sent, end_perf_ns, status, parsed)
         return record, parsed.text if parsed.error is None else None
 
     def _output_tokens(self, parsed: ParsedResponse) -> tuple[int | None, TokenSource | None]:
@@ -256,17 +271,17 @@ class Worker(Service):
         self,
         credit: CreditDrop,
         turn: Turn,
-        started_wall_ns: int,
-        sent_perf_ns: int,
+        sent: _SendStamp,
         end_perf_ns: int,
         status: int,
         parsed: ParsedResponse,
     ) -> RequestRecord:
         output_tokens, source = self._output_tokens(parsed)
         input_tokens = parsed.prompt_tokens if parsed.prompt_tokens is not None else turn.input_tokens_target
+        sent_perf_ns = sent.perf_ns
         return self._record(
             credit,
-            started_wall_ns,
+            sent.wall_ns,
             latency_ns=end_perf_ns - sent_perf_ns,
             # A non-streamed response arrives whole: it has a latency but no token times.
             response_times_ns=[t - sent_perf_ns for t in parsed.content_times_ns] if self._streaming else [],
@@ -281,16 +296,15 @@ class Worker(Service):
     def _failed(
         self,
         credit: CreditDrop,
-        started_wall_ns: int,
-        sent_perf_ns: int,
+        sent: _SendStamp,
         error_type: ErrorType,
         message: str,
         status: int | None = None,
     ) -> RequestRecord:
         return self._record(
             credit,
-            started_wall_ns,
-            latency_ns=time.perf_counter_ns() - sent_perf_ns,
+            sent.wall_ns,
+            latency_ns=time.perf_counter_ns() - sent.perf_ns,
             status_code=status,
             error_type=error_type,
             error_message=(message or error_type)[:_ERROR_BODY_CHARS],
@@ -313,13 +327,53 @@ class Worker(Service):
         )
 
 
+class _SendStamp:
+    """When a request was sent. Made when the task decides to send; `on_bytes_written` moves it to
+    when aiohttp handed the request's bytes to the transport, which can be later when the loop is
+    busy. `wall_ns` is the same instant on the wall clock, anchored by one reading of each clock."""
+
+    __slots__ = ("_decided_perf_ns", "_decided_wall_ns", "perf_ns")
+
+    def __init__(self) -> None:
+        self._decided_wall_ns = time.time_ns()
+        self._decided_perf_ns = self.perf_ns = time.perf_counter_ns()
+
+    def on_bytes_written(self) -> None:
+        if self.perf_ns == self._decided_perf_ns:  # the first write: the headers and all or part of the body
+            self.perf_ns = time.perf_counter_ns()
+
+    @property
+    def wall_ns(self) -> int:
+        return self._decided_wall_ns + (self.perf_ns - self._decided_perf_ns)
+
+
+def _send_stamp_trace() -> aiohttp.TraceConfig:
+    """The session's trace config: stamps the `_SendStamp` passed as a request's `trace_request_ctx`."""
+
+    async def on_request_chunk_sent(
+        session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestChunkSentParams
+    ) -> None:
+        stamp = context.trace_request_ctx
+        if isinstance(stamp, _SendStamp):
+            stamp.on_bytes_written()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_chunk_sent.append(on_request_chunk_sent)
+    return trace
+
+
+_SPIN_S = 0.005  # the last stretch before a due time: yield to the loop instead of sleeping on a timer
+
+
 async def _sleep_until_wall(target_wall_ns: int) -> None:
-    """Sleep until a wall-clock deadline. The event loop's timers may wake up to ~1 ms early, so
-    the last stretch yields until the deadline has really passed (never sends early)."""
+    """Sleep until a wall-clock deadline; never returns before it. The loop's timers have millisecond
+    granularity (uvloop's fire from about 1 ms early to later), and a process that sleeps waits for
+    the OS to run it again, milliseconds on busy cores. So the last `_SPIN_S` yields to the loop
+    until the deadline has passed: the worker stays runnable and sends on time."""
     remaining_s = (target_wall_ns - time.time_ns()) / 1e9
-    if remaining_s > 0.002:
-        await asyncio.sleep(remaining_s - 0.001)
-    while time.time_ns() < target_wall_ns:  # noqa: ASYNC110 - a sub-millisecond wait, finer than timers
+    if remaining_s > _SPIN_S + 0.001:
+        await asyncio.sleep(remaining_s - _SPIN_S)
+    while time.time_ns() < target_wall_ns:  # noqa: ASYNC110 - a wait finer than the loop's timers
         await asyncio.sleep(0)
 
 

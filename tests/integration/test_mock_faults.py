@@ -58,6 +58,7 @@ async def test_disconnect_closes_a_stream_after_half_its_tokens() -> None:
     assert received.endswith(b"\n\n")
     assert len(events(received)) == 1 + 3  # the role chunk and 3 of 6 tokens, each event whole
     assert truth["faults_injected"]["disconnect"] == 1
+    assert truth["actual_ttft_ms"]["count"] == 0  # only streams that end as asked are timed
 
 
 async def test_truncate_ends_a_stream_inside_an_event() -> None:

@@ -334,6 +334,48 @@ async def test_first_content_chunk_waits_at_least_ttft() -> None:
     assert first_content_s - sent_s >= ttft_s
 
 
+async def test_chat_role_chunk_arrives_with_the_first_token() -> None:
+    async with mock_server(MockServerConfig(ttft_ms=100, itl_ms=1)) as (session, base):
+        body = {**CHAT_BODY, "stream": True, "max_tokens": 3}
+        async with session.post(f"{base}/v1/chat/completions", json=body) as response:
+            first_read = await response.content.readany()
+            rest = await response.read()
+
+    # Written on arrival, the role chunk would be read alone, 100 ms before the first token.
+    first_events = sse_events(first_read)
+    assert json.loads(first_events[0])["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert json.loads(first_events[1])["choices"][0]["delta"] == {"content": WORDS[0]}
+    assert sse_events(first_read + rest)[-1] == "[DONE]"
+
+
+async def test_stats_time_each_stream_that_ended_as_asked_until_reset() -> None:
+    ttft_ms = 20.0
+    async with mock_server(MockServerConfig(ttft_ms=ttft_ms, itl_ms=2)) as (session, base):
+        empty = await stats(session, base)
+        for max_tokens in (4, 4, 4, 1):
+            status, _, _ = await post(
+                session, f"{base}/v1/chat/completions", {**CHAT_BODY, "stream": True, "max_tokens": max_tokens}
+            )
+            assert status == 200
+        await post(session, f"{base}/v1/chat/completions", CHAT_BODY)  # not streamed: not timed
+        truth = await stats(session, base)
+        async with session.post(f"{base}/mock/stats/reset") as response:
+            assert response.status == 200
+        after_reset = await stats(session, base)
+
+    none = {"count": 0, "mean": None, "p50": None, "p99": None, "max": None}
+    assert empty["actual_ttft_ms"] == empty["actual_itl_ms"] == none
+    ttft, itl = truth["actual_ttft_ms"], truth["actual_itl_ms"]
+    assert ttft["count"] == 4
+    assert itl["count"] == 3  # a one-token stream has no inter-token latency
+    for figures in (ttft, itl):
+        assert 0 <= figures["p50"] <= figures["p99"] <= figures["max"]
+        assert figures["mean"] <= figures["max"]
+    assert ttft["p50"] >= ttft_ms  # never early: the first token waits for its deadline
+    assert (truth["ttft_ms"], truth["itl_ms"]) == (ttft_ms, 2)  # the configured values stay beside them
+    assert after_reset["actual_ttft_ms"] == after_reset["actual_itl_ms"] == none
+
+
 @asynccontextmanager
 async def mock_server_process(config_code: str = "MockServerConfig()") -> AsyncIterator[tuple[Process, int]]:
     """`run_mock_server` in a child process on a free port of 127.0.0.1; yields (process, port) and kills
