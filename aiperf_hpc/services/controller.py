@@ -10,7 +10,10 @@ Sequence (every wait bounded, every wait also ends on a service failure or a sig
   6. `Finalize`; wait for `ResultsReady`
   7. `Shutdown` everyone; wait for the processes; terminate, then kill what is left
 On SIGINT/SIGTERM it jumps to: stop issuing, cancel in-flight requests, finalize partial results,
-shut down. On a failure it finalizes whatever records exist, then shuts down.
+shut down. On a failure it finalizes whatever records exist, then shuts down; when the failure is
+the timing manager's, it first cancels the workers' requests itself and waits (bounded) for their
+records. New errors make it probe the server; a server that stopped accepting connections fails
+the run.
 """
 
 from __future__ import annotations
