@@ -44,7 +44,7 @@ _SCRIPT = textwrap.dedent(
         while not condition():
             if time.monotonic() > deadline:
                 sys.exit(f"timed out waiting for {what}")
-            time.sleep(0.01)
+            time.sleep(0.01)  # ok: polling interval of a bounded wait
 
     def alive(pid):
         try:

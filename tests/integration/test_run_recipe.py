@@ -96,7 +96,7 @@ def test_a_server_that_never_answers_fails_with_its_log_tail_and_is_stopped(tmp_
     recipe["server"]["command"] = [
         sys.executable,
         "-c",
-        "import time; print('loading weights', flush=True); time.sleep(120)",
+        "import time; print('loading weights', flush=True); time.sleep(120)",  # ok: a server that never answers
     ]
     recipe["server"]["health_timeout_s"] = 1
     path.write_text(yaml.safe_dump(recipe))
@@ -150,7 +150,8 @@ def test_a_signal_while_the_server_loads_stops_it(tmp_path: Path, signum: signal
     tag, port = new_tag(), free_port()
     path = mock_recipe(tmp_path, port)
     recipe = yaml.safe_load(path.read_text())
-    recipe["server"]["command"] = [sys.executable, "-c", "import time; print('loading', flush=True); time.sleep(120)"]
+    slow_server = "import time; print('loading', flush=True); time.sleep(120)"  # ok: loads longer than the test runs
+    recipe["server"]["command"] = [sys.executable, "-c", slow_server]
     path.write_text(yaml.safe_dump(recipe))
     process = subprocess.Popen(
         [*CLI, "run", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tagged_env(tag)
