@@ -113,6 +113,33 @@ def run_cli(
     return CliRun(done.returncode, done.stdout, done.stderr, artifact_dir)
 
 
+@contextmanager
+def cli_process(
+    args: list[str], artifact_dir: Path, tag: str, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """`aiperf-hpc ARGS --artifact-dir DIR` running in the background, stdout and stderr piped, for
+    tests that act on a run while it runs; killed on leaving the block if it is still running."""
+    process = subprocess.Popen(
+        [*CLI, *args, "--artifact-dir", str(artifact_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=tagged_env(tag) | (extra_env or {}),
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+
+
+def wait_for_first_records(artifact_dir: Path, timeout_s: float = 60) -> None:
+    """Wait until the run's records.jsonl holds something: the run is past start-up and profiling."""
+    records = artifact_dir / "records.jsonl"
+    wait_for(lambda: records.exists() and records.stat().st_size > 0, timeout_s, "the first records")
+
+
 def processes_tagged(tag: str) -> list[int]:
     """PIDs of live processes whose environment carries the test's tag (children of a run)."""
     needle = f"{RUN_TAG_ENV}={tag}".encode()

@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.integration.harness import (
-    CLI,
     CliRun,
+    cli_process,
     cmdline,
     mock_server,
     new_tag,
     processes_tagged,
     run_cli,
     service_pids,
-    tagged_env,
     wait_for,
+    wait_for_first_records,
 )
 
 pytestmark = pytest.mark.integration
@@ -115,14 +114,7 @@ def test_a_server_that_dies_mid_run_ends_the_run_with_every_request_recorded(tmp
     artifact_dir = tmp_path / "art"
     with mock_server("--ttft-ms", "10") as server:
         args = [*PROFILE, "-u", server.url, "--streaming", "--request-count", "100000"]
-        process = subprocess.Popen(
-            [*CLI, *args, "--artifact-dir", str(artifact_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=tagged_env(tag),
-        )
-        try:
+        with cli_process(args, artifact_dir, tag) as process:
 
             def some_completed() -> bool:
                 truth = server.stats()
@@ -132,10 +124,6 @@ def test_a_server_that_dies_mid_run_ends_the_run_with_every_request_recorded(tmp
             server.process.kill()
             server.process.wait(10)
             stdout, stderr = process.communicate(timeout=90)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(5)
     run = CliRun(process.returncode, stdout, stderr, artifact_dir)
     assert run.returncode == 1, stderr
     assert "error: the server stopped answering during the run: cannot reach the server at" in stderr
@@ -157,24 +145,12 @@ def test_a_manager_process_killed_mid_run_fails_the_run_naming_it(tmp_path: Path
     artifact_dir = tmp_path / "art"
     with mock_server("--ttft-ms", "20") as server:
         args = [*PROFILE, "-u", server.url, "--streaming", "--request-count", "100000"]
-        process = subprocess.Popen(
-            [*CLI, *args, "--artifact-dir", str(artifact_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=tagged_env(tag),
-        )
-        try:
-            records = artifact_dir / "records.jsonl"
-            wait_for(lambda: records.exists() and records.stat().st_size > 0, 60, "the first records")
+        with cli_process(args, artifact_dir, tag) as process:
+            wait_for_first_records(artifact_dir)
             victims = service_pids(tag, service)
             assert len(victims) == 1, [cmdline(pid) for pid in processes_tagged(tag)]
             os.kill(victims[0], signal.SIGKILL)
             _, stderr = process.communicate(timeout=90)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(5)
     assert process.returncode == 1, stderr
     assert f"aiperf-hpc: error: service {service} exited with code -9" in stderr
     assert "Traceback" not in stderr

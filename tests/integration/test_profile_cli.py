@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.integration.harness import (
-    CLI,
+    cli_process,
     mock_server,
     new_tag,
     processes_tagged,
     run_cli,
     service_pids,
-    tagged_env,
     wait_for,
+    wait_for_first_records,
 )
 
 pytestmark = pytest.mark.integration
@@ -137,22 +136,10 @@ def test_sigint_writes_partial_results_and_leaves_no_process(tmp_path: Path) -> 
     artifact_dir = tmp_path / "art"
     with mock_server("--ttft-ms", "100") as server:
         args = [*PROFILE, "-u", server.url, "--streaming", "--concurrency", "4", "--request-count", "100000"]
-        process = subprocess.Popen(
-            [*CLI, *args, "--osl", "4", "--artifact-dir", str(artifact_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=tagged_env(tag),
-        )
-        try:
-            records = artifact_dir / "records.jsonl"
-            wait_for(lambda: records.exists() and records.stat().st_size > 0, 60, "the first records")
+        with cli_process([*args, "--osl", "4"], artifact_dir, tag) as process:
+            wait_for_first_records(artifact_dir)
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(5)
     assert process.returncode == 130, stderr
     exported = (artifact_dir / "profile_export.json").read_text()
     assert '"interrupted"' in exported
@@ -166,26 +153,14 @@ def test_a_killed_worker_is_accounted_for_and_the_run_completes(tmp_path: Path) 
     artifact_dir = tmp_path / "art"
     with mock_server("--ttft-ms", "50") as server:
         args = [*PROFILE, "-u", server.url, "--streaming", "--concurrency", "4", "--workers", "2"]
-        process = subprocess.Popen(
-            [*CLI, *args, "--request-count", "200", "--osl", "2", "--artifact-dir", str(artifact_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=tagged_env(tag),
-        )
-        try:
-            records = artifact_dir / "records.jsonl"
-            wait_for(lambda: records.exists() and records.stat().st_size > 0, 60, "the first records")
+        with cli_process([*args, "--request-count", "200", "--osl", "2"], artifact_dir, tag) as process:
+            wait_for_first_records(artifact_dir)
             workers = service_pids(tag, "worker-0")
             assert workers, "worker-0 not found"
             os.kill(workers[0], signal.SIGKILL)
             _, stderr = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(5)
     assert process.returncode == 0, stderr
-    lines = records.read_text().splitlines()
+    lines = (artifact_dir / "records.jsonl").read_text().splitlines()
     assert len(lines) == 200  # one record per credit: successes plus the killed worker's lost ones
     assert "worker worker-0 lost" in stderr
     wait_for(lambda: not processes_tagged(tag), 10, "every child process to end")

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from tests.integration.harness import (
     CLI,
+    cli_process,
     cmdline,
     mock_server,
     new_tag,
     processes_tagged,
     service_pids,
-    tagged_env,
     wait_for,
+    wait_for_first_records,
 )
 
 PROFILE = ["profile", "-m", "mock-model"]
@@ -52,21 +53,10 @@ def test_a_killed_records_service_fails_the_run_and_recompute_rebuilds_the_resul
     records = artifact_dir / "records.jsonl"
     with mock_server("--ttft-ms", "20") as server:
         args = [*PROFILE, "-u", server.url, "--streaming", "--concurrency", "4", "--request-count", "100000"]
-        process = subprocess.Popen(
-            [*CLI, *args, "--goodput", "time_to_first_token:1000", "--artifact-dir", str(artifact_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=tagged_env(tag),
-        )
-        try:
-            wait_for(lambda: records.exists() and records.stat().st_size > 0, 60, "the first records")
+        with cli_process([*args, "--goodput", "time_to_first_token:1000"], artifact_dir, tag) as process:
+            wait_for_first_records(artifact_dir)
             os.kill(records_service(tag), signal.SIGKILL)
             _, stderr = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(5)
     assert process.returncode == 1, stderr
     assert "service records exited with code -9" in stderr
     assert f"aiperf-hpc recompute {artifact_dir}" in stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import CLI, mock_server, new_tag, processes_tagged, run_cli, tagged_env, wait_for
+from tests.integration.harness import CLI, cli_process, mock_server, new_tag, processes_tagged, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,22 +65,11 @@ def test_the_run_socket_directory_is_private(tmp_path: Path) -> None:
     tag = new_tag()
     with mock_server("--ttft-ms", "50") as server, umask(0):
         args = [*PROFILE, "-u", server.url, "--request-count", "40", "--concurrency", "1"]
-        process = subprocess.Popen(
-            [*CLI, *args, "--artifact-dir", str(tmp_path / "art")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=tagged_env(tag) | {"TMPDIR": str(private_tmp)},
-        )
-        try:
+        with cli_process(args, tmp_path / "art", tag, extra_env={"TMPDIR": str(private_tmp)}) as process:
             wait_for(lambda: any(private_tmp.iterdir()), 60, "the run's socket directory")
             (socket_dir,) = private_tmp.iterdir()
             mode = stat.S_IMODE(socket_dir.stat().st_mode)
             _, stderr = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(5)
     assert mode == 0o700, oct(mode)
     assert process.returncode == 0, stderr
     wait_for(lambda: not processes_tagged(tag), 10, "every child process to end")
