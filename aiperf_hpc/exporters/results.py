@@ -41,10 +41,9 @@ from aiperf_hpc.exporters.json_export import write_profile_export_json
 from aiperf_hpc.exporters.records_jsonl import read_record_columns, read_records_jsonl
 from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
 from aiperf_hpc.exporters.time_slices import write_time_slices
+from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE, RECORDS_FILE, read_json_object
 
-RECORDS_FILE = "records.jsonl"
 RUN_CONFIG_FILE = "run_config.json"
-PROFILE_EXPORT_FILE = "profile_export.json"
 PROFILE_EXPORT_CSV_FILE = "profile_export.csv"
 
 
@@ -175,17 +174,7 @@ def _config_value(run_config: Mapping[str, Any], section: str, name: str) -> Any
 
 def _read_object(path: Path) -> dict[str, Any] | None:
     """The JSON object in `path`; None when the file does not exist. Raises RunError otherwise."""
-    try:
-        value = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except orjson.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise RunError(f"{path} does not hold a JSON object")
-    return value
+    return read_json_object(path) if path.exists() else None
 
 
 def _slurm_metadata() -> dict[str, str] | None:

@@ -24,13 +24,7 @@ import zmq
 
 from aiperf_hpc.core.credit_set import CreditSet
 from aiperf_hpc.core.live_stats import LiveAggregator
-from aiperf_hpc.exporters.results import (
-    RECORDS_FILE,
-    RunEnd,
-    run_config_metadata,
-    write_results,
-    write_run_config,
-)
+from aiperf_hpc.exporters.results import RunEnd, run_config_metadata, write_results, write_run_config
 from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.protocol.messages import (
     Configure,
@@ -41,6 +35,7 @@ from aiperf_hpc.protocol.messages import (
     RecordsProgress,
     ResultsReady,
 )
+from aiperf_hpc.reporting.run_dir import RECORDS_FILE
 from aiperf_hpc.runtime.bus import bound_endpoint
 from aiperf_hpc.runtime.service import Service
 from aiperf_hpc.services.server_metrics_scraper import ServerMetricsScraper
