@@ -10,7 +10,6 @@ docstring); its stdout and stderr go to `<log_dir>/<process_id>.log`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import subprocess
@@ -21,6 +20,7 @@ from typing import Protocol
 
 from aiperf_hpc.errors import RunError
 from aiperf_hpc.launch.fork_server import FORK_SERVER_ID, ForkServer
+from aiperf_hpc.runtime.aio import poll_until
 from aiperf_hpc.runtime.process import PARENT_PID_ENV, set_parent_death_signal
 
 log = logging.getLogger(__name__)
@@ -141,10 +141,4 @@ class LocalLauncher:
         return [p for p in self._processes.values() if p.process.poll() is None]
 
     async def _wait_all(self, timeout_s: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self._running():
-            if loop.time() >= deadline:
-                return False
-            await asyncio.sleep(_POLL_INTERVAL_S)
-        return True
+        return await poll_until(lambda: not self._running(), timeout_s, _POLL_INTERVAL_S)

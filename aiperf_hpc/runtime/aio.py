@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiperf_hpc.errors import DeadlineExceeded
@@ -17,6 +17,18 @@ async def bounded(awaitable: Awaitable[T], timeout_s: float, what: str) -> T:
         return await asyncio.wait_for(awaitable, timeout_s)
     except asyncio.TimeoutError:
         raise DeadlineExceeded(f"timed out after {timeout_s:g} s waiting for {what}") from None
+
+
+async def poll_until(condition: Callable[[], bool], timeout_s: float, interval_s: float) -> bool:
+    """Check `condition` every `interval_s` until it holds (True) or `timeout_s` passes (False): for
+    what gives no event to wait on, such as a child process's exit."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(interval_s)
+    return True
 
 
 async def run_together(*coros: Coroutine[Any, Any, None]) -> None:

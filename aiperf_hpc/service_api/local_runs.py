@@ -12,7 +12,6 @@ after a restart the service adopts a run only when both match, so a reused pid i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from aiperf_hpc.errors import RunError, UsageError
 from aiperf_hpc.profile_args import API_KEY_ENV, move_api_key_to_env, parse_profile_argv
+from aiperf_hpc.runtime.aio import poll_until
 from aiperf_hpc.runtime.process import set_parent_death_signal
 
 RUN_LOG = "service-run.log"
@@ -163,13 +163,7 @@ class LocalRuns:
         return [(group_id, process) for group_id, process in self._processes.items() if not process.ended()[0]]
 
     async def _wait_all(self, timeout_s: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self._running():
-            if loop.time() >= deadline:
-                return False
-            await asyncio.sleep(_POLL_INTERVAL_S)
-        return True
+        return await poll_until(lambda: not self._running(), timeout_s, _POLL_INTERVAL_S)
 
 
 def profile_command(argv: list[str], run_dir: Path, *, metrics_port: int | None, ui_none: bool) -> list[str]:
