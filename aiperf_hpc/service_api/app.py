@@ -108,8 +108,6 @@ async def _run_until_signalled(groups: ClientGroups, runner: web.AppRunner) -> N
         loop.add_signal_handler(signal_number, stopping.set)
     for address in runner.addresses:
         print(f"aiperf-hpc service listening on http://{_url_host(address[0])}:{address[1]}", flush=True)
-    if not groups.live_metrics:
-        log.info("this aiperf-hpc profile has no --metrics-port: progress comes from records.jsonl only")
     watch = asyncio.create_task(_watch(groups), name="watch")
     try:
         await stopping.wait()  # the service's life: it ends on a signal, by design unbounded

@@ -30,7 +30,7 @@ from aiperf_hpc.errors import AiperfError, RunError
 from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE, read_json_object, run_figure, section
 from aiperf_hpc.reporting.runs import run_row
 from aiperf_hpc.service_api import slurm_runs
-from aiperf_hpc.service_api.local_runs import RUN_LOG, LocalRuns, free_port, profile_command, profile_supports
+from aiperf_hpc.service_api.local_runs import RUN_LOG, LocalRuns, free_port, profile_command
 from aiperf_hpc.service_api.models import (
     ACTIVE_STATUSES,
     ClientGroup,
@@ -73,13 +73,6 @@ class ClientGroups:
         self._records = RecordLineCounter()
         self._slurm_polled_s: dict[str, float] = {}
         self._creating: set[str] = set()  # recorded, not yet started or submitted: not for the watch loop
-        self._live_metrics = profile_supports("--metrics-port", "0")
-        self._ui_none = profile_supports("--ui", "none")
-
-    @property
-    def live_metrics(self) -> bool:
-        """Whether local runs serve live Prometheus metrics (this install's profile has --metrics-port)."""
-        return self._live_metrics
 
     # -- create, cancel --------------------------------------------------------------------------
 
@@ -110,8 +103,8 @@ class ClientGroups:
     async def _start(self, row: GroupRow, plan: Plan) -> GroupRow:
         group_id, run_dir = row.id, Path(row.artifact_dir)
         if plan.submit is None:
-            port = free_port() if self._live_metrics else None
-            command = profile_command(plan.argv, run_dir, metrics_port=port, ui_none=self._ui_none)
+            port = free_port()
+            command = profile_command(plan.argv, run_dir, metrics_port=port)
             try:
                 process = self._local.start(group_id, command, run_dir)
             except RunError as exc:
@@ -172,9 +165,7 @@ class ClientGroups:
                 "only while a local run runs"
             )
         if row.metrics_port is None:
-            raise Conflict(
-                f"client group {group_id} has no live metrics (this aiperf-hpc profile has no --metrics-port)"
-            )
+            raise Conflict(f"client group {group_id} has no live metrics (it was started without --metrics-port)")
         url = f"http://127.0.0.1:{row.metrics_port}/metrics"
         try:
             async with self._http.get(url, timeout=_metrics_timeout()) as response:

@@ -21,8 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiperf_hpc.errors import RunError, UsageError
-from aiperf_hpc.profile_args import API_KEY_ENV, move_api_key_to_env, parse_profile_argv
+from aiperf_hpc.errors import RunError
+from aiperf_hpc.profile_args import API_KEY_ENV, move_api_key_to_env
 from aiperf_hpc.runtime.aio import poll_until
 from aiperf_hpc.runtime.process import set_parent_death_signal
 
@@ -49,15 +49,6 @@ class LocalProcess:
                 return False, None
             return True, code if code >= 0 else 128 - code
         return not process_alive(self.pid, self.start_ticks), None
-
-
-def profile_supports(option: str, value: str) -> bool:
-    """Whether `aiperf-hpc profile` (this install) accepts `option value`; asked of its own parser."""
-    try:
-        parse_profile_argv(["--model", "probe", option, value])
-    except UsageError as exc:
-        return "Unknown option" not in str(exc)
-    return True
 
 
 def free_port() -> int:
@@ -166,12 +157,7 @@ class LocalRuns:
         return await poll_until(lambda: not self._running(), timeout_s, _POLL_INTERVAL_S)
 
 
-def profile_command(argv: list[str], run_dir: Path, *, metrics_port: int | None, ui_none: bool) -> list[str]:
+def profile_command(argv: list[str], run_dir: Path, *, metrics_port: int) -> list[str]:
     """The profile's command line: the body's options plus what the service sets."""
-    command = [sys.executable, "-m", "aiperf_hpc.cli", "profile", *argv, "--launcher", "local"]
-    command += ["--artifact-dir", str(run_dir)]
-    if metrics_port is not None:
-        command += ["--metrics-port", str(metrics_port)]
-    if ui_none:
-        command += ["--ui", "none"]
-    return command
+    own = ["--launcher", "local", "--artifact-dir", str(run_dir), "--metrics-port", str(metrics_port), "--ui", "none"]
+    return [sys.executable, "-m", "aiperf_hpc.cli", "profile", *argv, *own]

@@ -16,16 +16,12 @@ from typing import Any
 
 import pytest
 
-from aiperf_hpc.service_api.local_runs import process_alive, profile_supports
+from aiperf_hpc.service_api.local_runs import process_alive
 from tests.integration.harness import CLI, mock_server, new_tag, processes_tagged, wait_for
 from tests.integration.service_harness import API, Service, running_service
 
 pytestmark = pytest.mark.integration
 
-LIVE_METRICS = profile_supports("--metrics-port", "0")
-needs_live_metrics = pytest.mark.skipif(
-    not LIVE_METRICS, reason="this aiperf-hpc profile has no --metrics-port yet (live metrics come with it)"
-)
 SECRET = "sk-do-not-show-me"
 
 
@@ -239,7 +235,6 @@ def test_metrics_of_a_run_that_is_not_running_is_409(service: Service) -> None:
     assert reply.status == 409 and reply.body["detail"][0]["loc"] == ["path", "id"]
 
 
-@needs_live_metrics
 def test_a_running_local_run_serves_its_live_metrics_through_the_service(tmp_path: Path) -> None:
     tag = new_tag()
     with mock_server("--ttft-ms", "5") as server, running_service(tmp_path / "state", tag=tag) as service:
