@@ -26,6 +26,7 @@ from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
 from aiperf_hpc.core.placement import Placement, decide_placement
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
+from aiperf_hpc.exporters.columns_spool import SPOOL_FILE
 from aiperf_hpc.exporters.live_view import QuietView, RunPlan, make_view
 from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.exporters.time_slices import SLICES_CSV_FILE, SLICES_JSON_FILE
@@ -56,6 +57,7 @@ ARTIFACTS = (
     "inputs.json",
     "logs",
     SERVER_METRICS_FILE,
+    SPOOL_FILE,
     SLICES_JSON_FILE,
     SLICES_CSV_FILE,
 )

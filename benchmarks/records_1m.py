@@ -4,10 +4,14 @@ The file has the shape the records service writes (`RequestRecord.model_dump(mod
 successful streamed requests of 16 output tokens spread over 8 workers on 2 nodes, every 1,000th one
 an HTTP 500 error. It is generated once, deterministically, and kept (about 400 MB) for later runs.
 
-The timing runs in a fresh interpreter (`python -m benchmarks.records_1m PATH`), as the CLI's post-
-processing does: `read_record_columns` (which reads a large file in parallel parts) +
-`metrics_of_columns`, each timed with `perf_counter`, printed as one JSON line, with the CPU time of
-this process and its children (`cpu_s`), which says more than wall time on a busy machine.
+Two steps, each in a fresh interpreter, each printing one JSON line:
+- `python -m benchmarks.records_1m spool RECORDS SPOOL` spools the records into column frames as
+  the records service does while a run goes, timing that work (`spool_us_per_record`);
+- `python -m benchmarks.records_1m time RECORDS SPOOL` times the end of a run, `read_spool` +
+  `metrics_of_columns` (`read_s`, `compute_s`, `total_s`, and `cpu_s`, the CPU time of this process
+  and its children, which says more than wall time on a busy machine), then `read_record_columns`
+  of RECORDS, which is what `aiperf-hpc recompute` reads (`jsonl_read_s`; it reads a large file in
+  parallel parts).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import random
 import resource
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ OUTPUT_TOKENS = 16
 # Part of the file name: change it whenever the records' shape changes.
 GENERATOR_VERSION = 1
 _LINES_PER_WRITE = 10_000
+SPOOL_BATCH = 1  # records per batch into the spool: a worker sends each record in a message of its own
 
 
 def synthetic_record(index: int, rng: random.Random, start_wall_ns: int) -> dict[str, Any]:
@@ -76,23 +82,54 @@ def ensure_records_file(cache_dir: Path, count: int = RECORD_COUNT) -> Path:
     return path
 
 
-def time_post_processing(path: Path) -> dict[str, float]:
-    """Seconds to read `path` and to compute the run's metrics from it, and the record count."""
+def build_spool(records_path: Path, spool_path: Path) -> dict[str, float]:
+    """Spool the records of `records_path` as the records service does while a run goes (batches of
+    `SPOOL_BATCH` dicts into a `ColumnsSpool`), and the time that took, which the service spends
+    during the run instead of at its end. Decoding the lines is not timed: the service has the
+    dicts already, for the lines it writes."""
+    from aiperf_hpc.exporters.columns_spool import ColumnsSpool
+
+    spool = ColumnsSpool(spool_path)
+    spooled_s = 0.0
+    count = 0
+    with records_path.open("rb") as lines:
+        while batch := [orjson.loads(line) for line in islice(lines, SPOOL_BATCH)]:
+            started_s = time.perf_counter()
+            spool.add(batch)
+            spooled_s += time.perf_counter() - started_s
+            count += len(batch)
+    started_s = time.perf_counter()
+    spool.flush()
+    spooled_s += time.perf_counter() - started_s
+    return {"spool_s": spooled_s, "spool_us_per_record": spooled_s / count * 1e6}
+
+
+def time_post_processing(records_path: Path, spool_path: Path) -> dict[str, float]:
+    """Seconds for the end of a run: reading the spool and computing the run's metrics from it; then
+    the same from `records.jsonl` (what `aiperf-hpc recompute` does), and the record count."""
     from aiperf_hpc.core.metrics import metrics_of_columns
+    from aiperf_hpc.exporters.columns_spool import read_spool
     from aiperf_hpc.exporters.records_jsonl import read_record_columns
 
     cpu_started_s = _cpu_s()
     started_s = time.perf_counter()
-    columns = read_record_columns(path).columns
+    columns = read_spool(spool_path)
     read_s = time.perf_counter() - started_s
     started_s = time.perf_counter()
     metrics = metrics_of_columns(columns)
     compute_s = time.perf_counter() - started_s
+    cpu_s = _cpu_s() - cpu_started_s
+    started_s = time.perf_counter()
+    from_jsonl = read_record_columns(records_path).columns
+    jsonl_read_s = time.perf_counter() - started_s
+    if from_jsonl.request_count != columns.request_count:
+        raise SystemExit(f"the spool has {columns.request_count} records, records.jsonl {from_jsonl.request_count}")
     return {
         "read_s": read_s,
         "compute_s": compute_s,
         "total_s": read_s + compute_s,
-        "cpu_s": _cpu_s() - cpu_started_s,
+        "cpu_s": cpu_s,
+        "jsonl_read_s": jsonl_read_s,
         "records": float(columns.request_count),
         "request_count": float(metrics.request_count),
     }
@@ -104,4 +141,6 @@ def _cpu_s() -> float:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(orjson.dumps(time_post_processing(Path(sys.argv[1]))).decode() + "\n")
+    mode, records, spool = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    figures = build_spool(records, spool) if mode == "spool" else time_post_processing(records, spool)
+    sys.stdout.write(orjson.dumps(figures).decode() + "\n")

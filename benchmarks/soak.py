@@ -77,6 +77,12 @@ class SoakResult:
             return None
         return points[100].rss_bytes - points[20].rss_bytes, points[100].pss_bytes - points[20].pss_bytes
 
+    def end_s(self) -> float | None:
+        """Seconds from the first sample with every record in to the CLI's exit: post-processing,
+        the exports and the shutdown (to within a sample interval); None when that sample is missing."""
+        done = next((s for s in self.samples if s.done >= self.requests), None)
+        return None if done is None else self.wall_s - done.elapsed_s
+
     def peak_bytes(self) -> tuple[int, int]:
         return max((s.rss_bytes for s in self.samples), default=0), max((s.pss_bytes for s in self.samples), default=0)
 
@@ -159,6 +165,9 @@ def report_lines(result: SoakResult) -> list[str]:
         )
     rss, pss = result.peak_bytes()
     lines.append(f"peak (post-processing included): RSS {rss / 1e6:.0f} MB, PSS {pss / 1e6:.0f} MB")
+    end_s = result.end_s()
+    if end_s is not None:
+        lines.append(f"from every record in to exit: {end_s:.1f} s (sampled every {SAMPLE_INTERVAL_S:g} s)")
     return lines
 
 

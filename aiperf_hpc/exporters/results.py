@@ -32,13 +32,15 @@ import orjson
 from aiperf_hpc import __version__
 from aiperf_hpc.config import RunConfig
 from aiperf_hpc.core.metrics import RunMetrics, metrics_of_columns
+from aiperf_hpc.core.record_columns import RecordColumns
 from aiperf_hpc.core.server_metrics import profiling_window_of_columns, summarize_server_metrics
 from aiperf_hpc.core.validity import Validity, assess_validity
 from aiperf_hpc.errors import RunError
 from aiperf_hpc.exporters._atomic import write_bytes_atomically
+from aiperf_hpc.exporters.columns_spool import SPOOL_FILE
 from aiperf_hpc.exporters.csv_export import write_profile_export_csv
 from aiperf_hpc.exporters.json_export import write_profile_export_json
-from aiperf_hpc.exporters.records_jsonl import read_record_columns, read_records_jsonl
+from aiperf_hpc.exporters.records_jsonl import ColumnsRead, read_record_columns, read_records_jsonl
 from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
 from aiperf_hpc.exporters.time_slices import write_time_slices
 from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE, RECORDS_FILE, read_json_object
@@ -86,14 +88,21 @@ def write_run_config(run_dir: Path, run_config: Mapping[str, Any]) -> None:
     write_bytes_atomically(run_dir / RUN_CONFIG_FILE, orjson.dumps(dict(run_config), option=orjson.OPT_INDENT_2))
 
 
-def write_results(run_dir: Path, run_config: Mapping[str, Any], end: RunEnd) -> Results:
+def write_results(
+    run_dir: Path, run_config: Mapping[str, Any], end: RunEnd, columns: RecordColumns | None = None
+) -> Results:
     """Compute the metrics of `run_dir/records.jsonl` and write `profile_export.json` and `.csv`.
 
-    `run_config` is `run_config.json`'s content (an empty mapping when unknown: no goodput). Torn
-    or undecodable lines are skipped and counted in the metadata. Raises OSError when the records
-    cannot be read or the exports written, UsageError when the config's goodput SLOs are invalid.
+    `run_config` is `run_config.json`'s content (an empty mapping when unknown: no goodput).
+    `columns` are the records as columns when the caller has them already (the records service's
+    spool, which holds exactly the lines it wrote); else the file is read, and torn or undecodable
+    lines are skipped and counted in the metadata. Raises OSError when the records cannot be read
+    or the exports written, UsageError when the config's goodput SLOs are invalid.
     """
-    loaded = read_record_columns(run_dir / RECORDS_FILE)
+    if columns is None:
+        loaded = read_record_columns(run_dir / RECORDS_FILE)
+    else:
+        loaded = ColumnsRead(columns=columns, skipped_lines=0, first_skipped_line=None)
     metrics = metrics_of_columns(loaded.columns, goodput=_goodput(run_config) or None)
     workers = run_config.get("workers")
     validity = assess_validity(
@@ -154,6 +163,8 @@ def recompute(run_dir: Path) -> Results:
         finished_wall_ns=finished if isinstance(finished, int) else None,
         recomputed=True,
     )
+    # A records service that died left its spool behind: the records are read from the file.
+    (run_dir / SPOOL_FILE).unlink(missing_ok=True)
     try:
         return write_results(run_dir, run_config, end)
     except OSError as exc:

@@ -7,7 +7,9 @@ Accepted records also feed the run's live figures (`core.live_stats`), sent with
 second for the live view and the live /metrics.
 
 Post-processing is a stage of this service, not a process of its own: it runs once, after every
-record is in, and reads back `records.jsonl`, so results can always be recomputed from that file.
+record is in. It reads the records as columns from the spool this service wrote alongside
+`records.jsonl` (`exporters.columns_spool`), which saves decoding the file again; results can
+always be recomputed from `records.jsonl` itself (`aiperf-hpc recompute`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import zmq
 
 from aiperf_hpc.core.credit_set import CreditSet
 from aiperf_hpc.core.live_stats import LiveAggregator
+from aiperf_hpc.exporters.columns_spool import SPOOL_FILE, ColumnsSpool
 from aiperf_hpc.exporters.results import RunEnd, run_config_metadata, write_results, write_run_config
 from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.protocol.messages import (
@@ -54,7 +57,11 @@ class RecordsManager(Service):
         # should this process die before finalizing.
         self._run_config = run_config_metadata(message.config, started_wall_ns=time.time_ns())
         write_run_config(self._run_dir, self._run_config)
-        self._file: IO[bytes] = (self._run_dir / RECORDS_FILE).open("ab")
+        records_path = self._run_dir / RECORDS_FILE
+        # The spool holds what this service writes; a file that already had lines must be read whole.
+        fresh = not records_path.exists() or records_path.stat().st_size == 0
+        self._file: IO[bytes] = records_path.open("ab")
+        self._spool = ColumnsSpool(self._run_dir / SPOOL_FILE) if fresh else None
         self._seen = CreditSet()  # one bit per credit id, however long the run
         self._errors = 0
         self._expected: int | None = None
@@ -82,6 +89,9 @@ class RecordsManager(Service):
     async def close(self) -> None:
         if hasattr(self, "_file"):
             self._file.close()
+        spool: ColumnsSpool | None = getattr(self, "_spool", None)
+        if spool is not None:
+            spool.close()
         if hasattr(self, "_scraper"):
             await self._scraper.close()
 
@@ -96,8 +106,8 @@ class RecordsManager(Service):
                 await self._report_progress()
 
     def _append(self, batch: RecordBatch) -> None:
-        lines = []
         accepted = []
+        dumped = []
         for record in batch.records:
             if not self._seen.add(record.credit_id):
                 log.warning("dropped a second record for credit %d", record.credit_id)
@@ -105,9 +115,11 @@ class RecordsManager(Service):
             accepted.append(record)
             if record.error_type not in (None, "cancelled"):
                 self._errors += 1
-            lines.append(orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_APPEND_NEWLINE))
-        self._file.write(b"".join(lines))
+            dumped.append(record.model_dump(mode="json"))
+        self._file.write(b"".join([orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE) for record in dumped]))
         self._file.flush()
+        if self._spool is not None:
+            self._spool.add(dumped)
         self._live.add(accepted, time.perf_counter_ns())
 
     async def _progress_loop(self) -> None:
@@ -131,7 +143,8 @@ class RecordsManager(Service):
             max_loop_lag_ms=message.max_loop_lag_ms,
             finished_wall_ns=time.time_ns(),
         )
-        results = write_results(self._run_dir, self._run_config, end)
+        columns = None if self._spool is None else self._spool.read()
+        results = write_results(self._run_dir, self._run_config, end, columns)
         return ResultsReady(
             export_path=str(results.export_path),
             metrics=results.metrics.model_dump(mode="json"),

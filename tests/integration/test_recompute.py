@@ -9,6 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from aiperf_hpc.exporters.columns_spool import SPOOL_FILE
 from tests.integration.harness import (
     CLI,
     cli_process,
@@ -16,6 +17,7 @@ from tests.integration.harness import (
     mock_server,
     new_tag,
     processes_tagged,
+    run_cli,
     service_pids,
     wait_for,
     wait_for_first_records,
@@ -75,6 +77,29 @@ def test_a_killed_records_service_fails_the_run_and_recompute_rebuilds_the_resul
     assert exported["run"]["goodput_slos"] == {"time_to_first_token": 1000.0}  # from run_config.json
     assert exported["metadata"]["recomputed"] is True
     assert (artifact_dir / "profile_export.csv").is_file()
+    assert not (artifact_dir / SPOOL_FILE).exists()  # the dead service's partial spool is removed
+
+
+def test_the_results_of_a_run_equal_those_recomputed_from_records_jsonl(tmp_path: Path) -> None:
+    """The records service computes its results from the columns it spooled while records arrived;
+    `recompute` decodes records.jsonl. Both must give the same figures, warmup and errors included."""
+    artifact_dir = tmp_path / "art"
+    with mock_server("--error-rate", "0.3", "--random-seed", "5", "--ttft-ms", "2") as server:
+        args = [*PROFILE, "-u", server.url, "--streaming", "--concurrency", "8", "--request-count", "300"]
+        run = run_cli([*args, "--warmup-request-count", "20"], artifact_dir)
+    assert run.returncode == 0, run.stderr
+    assert not (artifact_dir / SPOOL_FILE).exists()
+    assert "spool" not in (artifact_dir / "logs" / "records.log").read_text()  # it was read, not bypassed
+    before = json.loads((artifact_dir / "profile_export.json").read_text())
+    assert before["run"]["error_count"] > 0
+
+    done = subprocess.run([*CLI, "recompute", str(artifact_dir)], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    after = json.loads((artifact_dir / "profile_export.json").read_text())
+    assert {key: after[key] for key in ("run", "metrics", "by_node")} == {
+        key: before[key] for key in ("run", "metrics", "by_node")
+    }
 
 
 def test_recompute_of_a_directory_without_records_is_one_line_and_exit_1(tmp_path: Path) -> None:
