@@ -47,3 +47,45 @@ async def run_together(*coros: Coroutine[Any, Any, None]) -> None:
     for task in tasks:
         if task in done and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+class Wakeup:
+    """A flag to wait on with a timeout, like `asyncio.wait_for(event.wait(), timeout)` without its
+    cost: that makes a task per wait and, on expiry, cancels it and waits for the cancellation, which
+    adds up on a hot loop that waits a thousand times a second. A wait here is one future and one
+    timer handle."""
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiters: list[asyncio.Future[bool]] = []
+
+    def set(self) -> None:
+        self._is_set = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(True)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    async def wait(self, timeout_s: float) -> bool:
+        """True once set (at once when it is), False when `timeout_s` passed first."""
+        if self._is_set:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_later(timeout_s, _resolve, waiter, False)
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiters.remove(waiter)
+
+
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)

@@ -16,7 +16,6 @@ become `lost` records pushed straight to the records manager, so every credit yi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -46,7 +45,7 @@ from aiperf_hpc.protocol.messages import (
     WorkerLost,
     WorkerReady,
 )
-from aiperf_hpc.runtime.aio import bounded
+from aiperf_hpc.runtime.aio import Wakeup, bounded
 from aiperf_hpc.runtime.bus import bound_endpoint, send, send_to
 from aiperf_hpc.runtime.service import CONFIGURE_TIMEOUT_S, Service
 from aiperf_hpc.services.dataset_client import fetch_conversations
@@ -82,7 +81,8 @@ class TimingManager(Service):
         self._expected_workers = set(message.worker_ids)
         self._stop_reason: str | None = None
         self._started = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()  # set by every credit return, worker change and stop
+        self._stopping = Wakeup()  # set by a stop only: what a wait for a due time must heed
         conversations = await fetch_conversations(self.bus, message.addresses.dataset, self.service_id)
         self._turn_delays_ns = [[int((turn.delay_ms or 0.0) * 1e6) for turn in c.turns] for c in conversations]
         self._dataset_pass = config.dataset_pass
@@ -128,6 +128,7 @@ class TimingManager(Service):
                 log.info("stop issuing: %s", reason)
                 self._stop_reason = reason
                 self._wake.set()
+                self._stopping.set()
             case WorkerLost(worker_id=worker_id, reason=reason):
                 await self._lose(self._ledger.remove_worker(worker_id), f"worker {worker_id} lost: {reason}")
                 self._expected_workers.discard(worker_id)
@@ -283,21 +284,17 @@ class TimingManager(Service):
         return True
 
     async def _sleep_until(self, deadline_perf_ns: int) -> bool:
-        """Sleep until the deadline; False when a stop woke us first."""
+        """Sleep until the deadline; False when a stop woke us first. Credit returns do not wake it:
+        at high rates they would, a thousand times a second, for nothing."""
         while self._stop_reason is None:
             remaining_s = (deadline_perf_ns - time.perf_counter_ns()) / 1e9
             if remaining_s <= 0:
                 return True
-            self._wake.clear()
-            await self._woken_within(remaining_s)
+            await self._stopping.wait(remaining_s)
         return False
 
     async def _woken_within(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            return False
-        return True
+        return await self._wake.wait(timeout_s)
 
     async def _wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         loop = asyncio.get_running_loop()
@@ -309,8 +306,7 @@ class TimingManager(Service):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise DeadlineExceeded(f"timed out after {timeout_s:g} s waiting for {what}")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), remaining)
+            await self._wake.wait(remaining)
 
     async def _lose(self, credits: list[IssuedCredit], reason: str) -> None:
         if not credits:
