@@ -52,6 +52,7 @@ from aiperf_hpc.protocol.messages import (
 )
 from aiperf_hpc.runtime.bus import describe, send
 from aiperf_hpc.runtime.service import Service
+from aiperf_hpc.runtime.wall_timer import WallTimer
 from aiperf_hpc.services.dataset_client import fetch_conversations
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class Worker(Service):
             trace_configs=[_send_stamp_trace()],
         )
         self._finishing = asyncio.Lock()
+        self._wall_timer = WallTimer.create(asyncio.get_running_loop())
         self._records = self.bus.socket(zmq.PUSH, connect=message.addresses.records, linger_ms=5000)
         self._health = self.bus.socket(zmq.DEALER, connect=message.addresses.health, identity=self.service_id)
         self._credits = self.bus.socket(zmq.DEALER, connect=message.addresses.credits, identity=self.service_id)
@@ -150,6 +152,8 @@ class Worker(Service):
                 task.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
             await self._session.close()
+            if self._wall_timer is not None:
+                self._wall_timer.close()
 
     async def _credits_loop(self) -> None:
         while True:
@@ -198,10 +202,18 @@ class Worker(Service):
         else:
             body = self._body(turn, self._histories.get(credit.conversation_index, ()))
         if credit.scheduled_wall_ns is not None:
-            await _sleep_until_wall(credit.scheduled_wall_ns)
+            await self._sleep_until_wall(credit.scheduled_wall_ns)
         record, answer = await self._send_request(credit, turn, body)
         self._remember(conversation, credit.turn_index, turn, answer)
         return record
+
+    async def _sleep_until_wall(self, target_wall_ns: int) -> None:
+        """Wait for a credit's due time: on the timerfd where there is one (no spinning, see
+        `runtime.wall_timer`), else on the loop's timers and a short spin."""
+        if self._wall_timer is not None:
+            await self._wall_timer.sleep_until(target_wall_ns)
+        else:
+            await _spin_until_wall(target_wall_ns)
 
     def _remember(self, conversation: Conversation, turn_index: int, turn: Turn, answer: str | None) -> None:
         """Keep the exchange as history for the conversation's next turn (dropped after its last). A
@@ -362,14 +374,13 @@ def _send_stamp_trace() -> aiohttp.TraceConfig:
     return trace
 
 
-_SPIN_S = 0.005  # the last stretch before a due time: yield to the loop instead of sleeping on a timer
+_SPIN_S = 0.005  # without a timerfd: the last stretch before a due time, yielding to the loop
 
 
-async def _sleep_until_wall(target_wall_ns: int) -> None:
-    """Sleep until a wall-clock deadline; never returns before it. The loop's timers have millisecond
-    granularity (uvloop's fire from about 1 ms early to later), and a process that sleeps waits for
-    the OS to run it again, milliseconds on busy cores. So the last `_SPIN_S` yields to the loop
-    until the deadline has passed: the worker stays runnable and sends on time."""
+async def _spin_until_wall(target_wall_ns: int) -> None:
+    """Sleep until a wall-clock deadline where there is no `WallTimer` (not Linux); never returns
+    before it. The loop's timers fire from about 1 ms early to later, and a process that sleeps waits
+    for the OS to run it again, so the last `_SPIN_S` yields to the loop until the deadline passed."""
     remaining_s = (target_wall_ns - time.time_ns()) / 1e9
     if remaining_s > _SPIN_S + 0.001:
         await asyncio.sleep(remaining_s - _SPIN_S)

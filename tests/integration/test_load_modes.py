@@ -34,8 +34,10 @@ def test_a_constant_rate_schedules_every_request_on_an_absolute_grid(tmp_path: P
         stats = server.stats()
     assert run.returncode == 0, run.stderr
     assert stats["requests_total"] == 60
-    scheduled = [r["scheduled_wall_ns"] for r in by_credit(run.records())]
+    records = by_credit(run.records())
+    scheduled = [r["scheduled_wall_ns"] for r in records]
     assert [b - a for a, b in itertools.pairwise(scheduled)] == [5_000_000] * 59
+    assert all(r["started_wall_ns"] >= r["scheduled_wall_ns"] for r in records)  # never sent early
     exported = run.export()
     assert exported["metrics"]["send_lag"]["count"] == 60
     assert "request_latency_from_intended" in exported["metrics"]
