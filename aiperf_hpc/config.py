@@ -350,6 +350,17 @@ class RunConfig(_Frozen):
         return self
 
     @property
+    def synthetic_entries(self) -> int:
+        """How many synthetic single-turn conversations to build: `num_entries`, or fewer when a
+        request count bounds every phase. Each phase sends conversations 0, 1, 2, ... in turn, so a
+        run of 1 request sends only the first, and building the other 99 prompts (about a
+        millisecond each) would only delay its first request. The first n are the same whatever n."""
+        inputs, load = self.inputs, self.load
+        if load.request_count is None or load.warmup_duration_s is not None:
+            return inputs.num_entries
+        return min(inputs.num_entries, max(load.request_count, load.warmup_request_count))
+
+    @property
     def dataset_pass(self) -> bool:
         """An input file with neither a request count nor a duration: send every conversation once."""
         load = self.load

@@ -15,7 +15,7 @@ from typing import Any
 
 import zmq
 
-from aiperf_hpc.config import InputConfig
+from aiperf_hpc.config import RunConfig
 from aiperf_hpc.dataset.build import build_dataset
 from aiperf_hpc.dataset.inputs_file import write_inputs_json
 from aiperf_hpc.dataset.prompts import PromptFactory
@@ -28,8 +28,11 @@ from aiperf_hpc.runtime.service import Service
 log = logging.getLogger(__name__)
 
 
-def build_conversations(inputs: InputConfig) -> tuple[list[Conversation], str]:
+def build_conversations(config: RunConfig) -> tuple[list[Conversation], str]:
     """The run's conversations and the name of the tokenizer that measured them (CPU-bound)."""
+    inputs = config.inputs
+    if inputs.input_file is None:
+        inputs = inputs.model_copy(update={"num_entries": config.synthetic_entries})
     tokenizer = load_tokenizer(inputs.tokenizer)
     factory = PromptFactory(
         tokenizer,
@@ -47,7 +50,7 @@ class DatasetManager(Service):
     async def configure(self, message: Configure) -> dict[str, int | str]:
         config = message.config
         loop = asyncio.get_running_loop()
-        conversations, tokenizer_name = await loop.run_in_executor(None, build_conversations, config.inputs)
+        conversations, tokenizer_name = await loop.run_in_executor(None, build_conversations, config)
         write_inputs_json(
             Path(message.run_dir) / "inputs.json",
             conversations,

@@ -62,3 +62,19 @@ def test_failure_threshold_is_judged_from_ten_records_on() -> None:
     assert not MetricsConfig().failure_threshold_crossed(received=100, errors=100)
     with pytest.raises(ValidationError):
         MetricsConfig(failure_threshold_pct=0)
+
+
+@pytest.mark.parametrize(
+    ("load", "expected"),
+    [
+        ({"request_count": 1}, 1),
+        ({"request_count": 3, "warmup_request_count": 5}, 5),  # each phase starts at conversation 0
+        ({"request_count": 500}, 100),
+        ({"benchmark_duration_s": 5.0}, 100),
+        ({"request_count": 3, "warmup_duration_s": 1.0}, 100),
+    ],
+)
+def test_a_short_run_builds_only_the_synthetic_prompts_it_can_send(load: dict[str, float], expected: int) -> None:
+    config = RunConfig(endpoint=EndpointConfig(model="m", url="http://127.0.0.1:1"), load=LoadConfig(**load))
+    assert config.inputs.num_entries == 100
+    assert config.synthetic_entries == expected

@@ -204,3 +204,9 @@ def test_inputs_json_completions_and_empty(tmp_path: Path) -> None:
     assert orjson.loads(path.read_bytes()) == {"data": [{"conversation_index": 4, "session_id": "s", "turns": [turn]}]}
     write_inputs_json(path, [], endpoint_type="chat", model="x", streaming=False, extra_inputs={})
     assert orjson.loads(path.read_bytes()) == {"data": []}
+
+
+def test_the_first_conversations_do_not_depend_on_how_many_are_built(bundled: Tokenizer) -> None:
+    """A short run builds only the prompts it sends (`RunConfig.synthetic_entries`): they must be
+    the ones a full build would have sent first."""
+    assert _build(bundled, num_entries=3) == _build(bundled, num_entries=20)[:3]
