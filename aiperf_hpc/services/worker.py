@@ -3,8 +3,9 @@
 On configure it fetches the dataset once, pre-encodes every first-turn request body, opens one
 aiohttp session (keep-alive, one connector) and tells the timing manager how many slots it has.
 Each `CreditDrop` becomes one task: wait for its due time (rate and trace modes), send, read the
-response while stamping every received chunk with `perf_counter_ns`, parse after the response ended
-(never per chunk), push the record, return the credit.
+response while stamping every received piece with `perf_counter_ns` at its arrival (when aiohttp
+receives it, `runtime.arrivals`, not when the reading task gets to it), parse after the response
+ended (never per chunk), push the record, return the credit.
 
 Two things keep the worker's own delays out of what it measures. A request's send time is taken when
 aiohttp hands its bytes to the transport (a trace callback), not when the task decided to send: on
@@ -50,6 +51,8 @@ from aiperf_hpc.protocol.messages import (
     WorkerHealth,
     WorkerReady,
 )
+from aiperf_hpc.runtime import arrivals
+from aiperf_hpc.runtime.arrivals import read_stamped
 from aiperf_hpc.runtime.bus import describe, send
 from aiperf_hpc.runtime.service import Service
 from aiperf_hpc.runtime.wall_timer import WallTimer
@@ -106,6 +109,7 @@ class Worker(Service):
         )
         self._finishing = asyncio.Lock()
         self._wall_timer = WallTimer.create(asyncio.get_running_loop())
+        arrivals.install()
         self._records = self.bus.socket(zmq.PUSH, connect=message.addresses.records, linger_ms=5000)
         self._health = self.bus.socket(zmq.DEALER, connect=message.addresses.health, identity=self.service_id)
         self._credits = self.bus.socket(zmq.DEALER, connect=message.addresses.credits, identity=self.service_id)
@@ -239,7 +243,7 @@ class Worker(Service):
                 if status >= 300:
                     return failed("http_error", (await response.read()).decode("utf-8", "replace"))
                 if self._streaming:
-                    chunks = [(time.perf_counter_ns(), data) async for data in response.content.iter_any()]
+                    chunks = await read_stamped(response.content)
                     end_perf_ns = time.perf_counter_ns()
                 else:
                     raw = await response.read()
