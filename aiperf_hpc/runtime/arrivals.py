@@ -70,7 +70,7 @@ def _split(data: bytes, pieces: list[tuple[int, int]], read_ns: int) -> list[tup
         return [(read_ns, data)]
     result = []
     if unknown:  # fed before the watch began: earlier than anything noted, but when exactly is unknown
-        result.append((min([read_ns, *(arrival for arrival, _ in pieces[:1])]), data[:unknown]))
+        result.append((pieces[0][0] if pieces else read_ns, data[:unknown]))
     offset = unknown
     for arrival_ns, size in pieces:
         result.append((arrival_ns, data[offset : offset + size]))

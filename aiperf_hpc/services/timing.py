@@ -232,7 +232,7 @@ class TimingManager(Service):
                 wait_s = min(wait_s, (next_ready_ns - now_ns) / 1e9)
             if closed_loop and phase.duration_ns is not None:
                 wait_s = min(wait_s, max(0.0, (phase.duration_ns - elapsed_ns) / 1e9))
-            if not await self._woken_within(wait_s) and wait_s >= idle_limit_s:
+            if not await self._wake.wait(wait_s) and wait_s >= idle_limit_s:
                 raise DeadlineExceeded(
                     f"no credit returned for {idle_limit_s:g} s in the {phase.name} phase "
                     f"({self._ledger.outstanding_in(phase.name)} outstanding)"
@@ -292,9 +292,6 @@ class TimingManager(Service):
                 return True
             await self._stopping.wait(remaining_s)
         return False
-
-    async def _woken_within(self, timeout_s: float) -> bool:
-        return await self._wake.wait(timeout_s)
 
     async def _wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         loop = asyncio.get_running_loop()

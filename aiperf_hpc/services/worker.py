@@ -52,7 +52,6 @@ from aiperf_hpc.protocol.messages import (
     WorkerReady,
 )
 from aiperf_hpc.runtime import arrivals
-from aiperf_hpc.runtime.arrivals import read_stamped
 from aiperf_hpc.runtime.bus import describe, send
 from aiperf_hpc.runtime.service import Service
 from aiperf_hpc.runtime.wall_timer import WallTimer
@@ -243,7 +242,7 @@ class Worker(Service):
                 if status >= 300:
                     return failed("http_error", (await response.read()).decode("utf-8", "replace"))
                 if self._streaming:
-                    chunks = await read_stamped(response.content)
+                    chunks = await arrivals.read_stamped(response.content)
                     end_perf_ns = time.perf_counter_ns()
                 else:
                     raw = await response.read()
