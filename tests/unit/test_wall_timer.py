@@ -46,7 +46,7 @@ async def test_a_deadline_in_the_past_returns_at_once_and_a_cancelled_waiter_lea
     early = asyncio.ensure_future(timer.sleep_until(time.time_ns() + 5 * MS))
     later_deadline = time.time_ns() + 10 * MS
     later = asyncio.ensure_future(timer.sleep_until(later_deadline))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # ok: one loop turn, so both waiters are in the timer before one is cancelled
     early.cancel()
     await later
     assert time.time_ns() >= later_deadline
@@ -58,7 +58,7 @@ async def test_close_cancels_the_waiters() -> None:
     timer = WallTimer.create(asyncio.get_running_loop())
     assert timer is not None
     waiter = asyncio.ensure_future(timer.sleep_until(time.time_ns() + 60_000 * MS))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # ok: one loop turn, so the waiter is in the timer when it closes
     timer.close()
     with pytest.raises(asyncio.CancelledError):
         await waiter
@@ -75,7 +75,7 @@ async def test_wakeup_returns_true_when_set_and_false_when_the_time_runs_out() -
     wakeup = Wakeup()
     assert await wakeup.wait(0.001) is False
     waiter = asyncio.ensure_future(wakeup.wait(60.0))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # ok: one loop turn, so the waiter waits before the flag is set
     wakeup.set()
     assert await waiter is True
     assert await wakeup.wait(60.0) is True  # still set: returns at once
