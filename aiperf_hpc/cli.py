@@ -53,7 +53,7 @@ def profile(
 ) -> int:
     """Measure a server: TTFT, ITL, latency, throughput and goodput under a given load."""
     from aiperf_hpc.dataset.check import check_inputs
-    from aiperf_hpc.run import run_profiles
+    from aiperf_hpc.run_profile import run_profiles
 
     runs = build_run_configs(endpoint, load, schedule, inputs, conversations, output, cluster)
     first = runs[0][1]  # every point of a sweep reads the same inputs
@@ -271,7 +271,7 @@ def serve(
     ),
 ) -> int:
     """Serve the client-group REST API: create, watch and stop profile runs over HTTP (docs at /docs)."""
-    from aiperf_hpc.service_api.app import serve as serve_api
+    from aiperf_hpc.rest.app import serve as serve_api
 
     return serve_api(host=host, port=port, token=token, state_dir=state_dir)
 
@@ -289,8 +289,8 @@ def report(directory: Annotated[Path, Parameter(help="A run's (or a sweep's) art
 def recompute(directory: Annotated[Path, Parameter(help="A run's artifact directory.")], /) -> int:
     """Rebuild DIRECTORY/profile_export.json and .csv from DIRECTORY/records.jsonl (and run_config.json),
     e.g. after the records service died mid-run."""
-    from aiperf_hpc.exporters.console import render_results
-    from aiperf_hpc.exporters.results import recompute as recompute_run
+    from aiperf_hpc.results.pipeline import recompute as recompute_run
+    from aiperf_hpc.results.tables import render_results
 
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")

@@ -1,7 +1,7 @@
 """`aiperf-hpc run RECIPE`: start the recipe's server here, wait for its health, profile it, stop it.
 
 Every benchmark is parsed and its inputs checked before the server starts, so a typo costs no model
-load. The benchmarks run in-process through `run.run_profiles`, as `aiperf-hpc profile` runs them.
+load. The benchmarks run in-process through `run_profile.run_profiles`, as `aiperf-hpc profile` runs them.
 The server is stopped on every way out: the benchmarks finished or failed, the health wait failed,
 Ctrl-C (SIGINT) or SIGTERM. The exit code is the benchmarks' (the first non-zero one of a list), 1
 when the server never became healthy, 130 / 143 on a signal.
@@ -22,7 +22,7 @@ from aiperf_hpc.errors import RunError, UsageError
 from aiperf_hpc.exit_codes import ExitCode
 from aiperf_hpc.launch.server import LocalServer, answers
 from aiperf_hpc.recipe import Recipe, Server, benchmark_runs
-from aiperf_hpc.run import run_profiles
+from aiperf_hpc.run_profile import run_profiles
 
 LOG_TAIL_LINES = 50
 SERVER_LOG = "server.log"

@@ -87,7 +87,7 @@ def build_spool(records_path: Path, spool_path: Path) -> dict[str, float]:
     `SPOOL_BATCH` dicts into a `ColumnsSpool`), and the time that took, which the service spends
     during the run instead of at its end. Decoding the lines is not timed: the service has the
     dicts already, for the lines it writes."""
-    from aiperf_hpc.exporters.columns_spool import ColumnsSpool
+    from aiperf_hpc.results.columns_spool import ColumnsSpool
 
     spool = ColumnsSpool(spool_path)
     spooled_s = 0.0
@@ -108,8 +108,8 @@ def time_post_processing(records_path: Path, spool_path: Path) -> dict[str, floa
     """Seconds for the end of a run: reading the spool and computing the run's metrics from it; then
     the same from `records.jsonl` (what `aiperf-hpc recompute` does), and the record count."""
     from aiperf_hpc.core.metrics import metrics_of_columns
-    from aiperf_hpc.exporters.columns_spool import read_spool
-    from aiperf_hpc.exporters.records_jsonl import read_record_columns
+    from aiperf_hpc.results.columns_spool import read_spool
+    from aiperf_hpc.results.records_jsonl import read_record_columns
 
     cpu_started_s = _cpu_s()
     started_s = time.perf_counter()

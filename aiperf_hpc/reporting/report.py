@@ -19,12 +19,6 @@ from typing import Any
 from aiperf_hpc import __version__
 from aiperf_hpc.core.metrics import METRIC_UNITS, RUN_FIGURE_UNITS
 from aiperf_hpc.errors import RunError, UsageError
-from aiperf_hpc.exporters._atomic import write_bytes_atomically
-from aiperf_hpc.exporters.console import METRIC_TITLES
-from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
-from aiperf_hpc.exporters.results import recompute
-from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
-from aiperf_hpc.exporters.sweep import SWEEP_COLUMNS
 from aiperf_hpc.reporting import page, plots
 from aiperf_hpc.reporting.run_dir import (
     PROFILE_EXPORT_FILE,
@@ -37,6 +31,12 @@ from aiperf_hpc.reporting.run_dir import (
     section,
 )
 from aiperf_hpc.reporting.series import RequestSeries, request_series, server_series
+from aiperf_hpc.results.atomic import write_bytes_atomically
+from aiperf_hpc.results.pipeline import recompute
+from aiperf_hpc.results.records_jsonl import read_records_jsonl
+from aiperf_hpc.results.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
+from aiperf_hpc.results.sweep import SWEEP_COLUMNS
+from aiperf_hpc.results.tables import METRIC_TITLES
 
 REPORT_FILE = "report.html"
 PLOTS_DIR = "plots"

@@ -1,6 +1,6 @@
 """Reading a run's artifact directory: `profile_export.json` and what the reporting tools show of it.
 
-A run directory holds `profile_export.json` (see `exporters.json_export` for its layout) and
+A run directory holds `profile_export.json` (see `results.json_export` for its layout) and
 `records.jsonl`; a sweep directory holds `sweep_summary.json` and one run directory per point,
 named by the point's label. Every reader here raises `RunError` with one line naming the file when
 it is unreadable or not the JSON object it should be.

@@ -79,7 +79,7 @@ class Interrupted(Exception):
 
 
 class RunView(Protocol):
-    """What the user sees of a run while it runs (`exporters.live_view`); called on the controller's loop."""
+    """What the user sees of a run while it runs (`live.view`); called on the controller's loop."""
 
     def note(self, line: str) -> None:
         """One event worth a line of its own: the run started, a worker was lost, a signal arrived."""

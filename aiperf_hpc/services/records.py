@@ -8,7 +8,7 @@ second for the live view and the live /metrics.
 
 Post-processing is a stage of this service, not a process of its own: it runs once, after every
 record is in. It reads the records as columns from the spool this service wrote alongside
-`records.jsonl` (`exporters.columns_spool`), which saves decoding the file again; results can
+`records.jsonl` (`results.columns_spool`), which saves decoding the file again; results can
 always be recomputed from `records.jsonl` itself (`aiperf-hpc recompute`).
 """
 
@@ -26,9 +26,6 @@ import zmq
 
 from aiperf_hpc.core.credit_set import CreditSet
 from aiperf_hpc.core.live_stats import LiveAggregator
-from aiperf_hpc.exporters.columns_spool import SPOOL_FILE, ColumnsSpool
-from aiperf_hpc.exporters.results import RunEnd, run_config_metadata, write_results, write_run_config
-from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.protocol.messages import (
     Configure,
     ExpectRecords,
@@ -39,6 +36,9 @@ from aiperf_hpc.protocol.messages import (
     ResultsReady,
 )
 from aiperf_hpc.reporting.run_dir import RECORDS_FILE
+from aiperf_hpc.results.columns_spool import SPOOL_FILE, ColumnsSpool
+from aiperf_hpc.results.pipeline import RunEnd, run_config_metadata, write_results, write_run_config
+from aiperf_hpc.results.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.runtime.bus import bound_endpoint
 from aiperf_hpc.runtime.service import Service
 from aiperf_hpc.services.server_metrics_scraper import ServerMetricsScraper

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from aiperf_hpc.service_api.local_runs import process_alive
+from aiperf_hpc.rest.local_runs import process_alive
 from tests.integration.harness import CLI, mock_server, new_tag, processes_tagged, wait_for
 from tests.integration.service_harness import API, Service, running_service
 

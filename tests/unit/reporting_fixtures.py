@@ -9,9 +9,9 @@ import orjson
 
 from aiperf_hpc.config import EndpointConfig, LoadConfig, RunConfig
 from aiperf_hpc.core.metrics import RunMetrics, compute_metrics
-from aiperf_hpc.exporters.json_export import write_profile_export_json
-from aiperf_hpc.exporters.sweep import write_sweep_summary
 from aiperf_hpc.protocol.messages import RequestRecord
+from aiperf_hpc.results.json_export import write_profile_export_json
+from aiperf_hpc.results.sweep import write_sweep_summary
 
 MS = 1_000_000
 BASE_WALL_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z

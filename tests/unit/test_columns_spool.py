@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aiperf_hpc.core.record_columns import RecordColumns, record_columns
-from aiperf_hpc.exporters.columns_spool import FRAME_RECORDS, ColumnsSpool, read_spool
+from aiperf_hpc.results.columns_spool import FRAME_RECORDS, ColumnsSpool, read_spool
 
 
 def record(index: int) -> dict[str, Any]:

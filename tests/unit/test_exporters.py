@@ -12,12 +12,12 @@ from rich.console import Console
 
 from aiperf_hpc.config import EndpointConfig
 from aiperf_hpc.core.metrics import RunMetrics, compute_metrics, metrics_of_columns
-from aiperf_hpc.exporters import records_jsonl
-from aiperf_hpc.exporters.console import render_results
-from aiperf_hpc.exporters.csv_export import METRICS_HEADER, NODES_HEADER, write_profile_export_csv
-from aiperf_hpc.exporters.json_export import write_profile_export_json
-from aiperf_hpc.exporters.records_jsonl import read_record_columns, read_records_jsonl
 from aiperf_hpc.protocol.messages import RequestRecord
+from aiperf_hpc.results import records_jsonl
+from aiperf_hpc.results.csv_export import METRICS_HEADER, NODES_HEADER, write_profile_export_csv
+from aiperf_hpc.results.json_export import write_profile_export_json
+from aiperf_hpc.results.records_jsonl import read_record_columns, read_records_jsonl
+from aiperf_hpc.results.tables import render_results
 
 MS = 1_000_000
 BASE_WALL_NS = 1_700_000_000_000_000_000

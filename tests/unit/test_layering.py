@@ -9,7 +9,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "aiperf_hpc"
 PURE = ("core", "endpoints", "dataset", "protocol", "reporting")
-IO_LAYERS = ("aiperf_hpc.runtime", "aiperf_hpc.services", "aiperf_hpc.launch", "aiperf_hpc.run", "aiperf_hpc.cli")
+IO_LAYERS = (
+    "aiperf_hpc.runtime",
+    "aiperf_hpc.services",
+    "aiperf_hpc.launch",
+    "aiperf_hpc.run_profile",
+    "aiperf_hpc.cli",
+)
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from aiperf_hpc.config import EndpointConfig, LoadConfig, RunConfig
 from aiperf_hpc.core.live_stats import LiveAggregator, LiveStatus
-from aiperf_hpc.exporters.live_view import (
+from aiperf_hpc.live.view import (
     SIMPLE_EVERY,
     LiveView,
     QuietView,

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiperf_hpc.core.live_stats import TTFT_BOUNDS_S, LiveAggregator, LiveStatus
-from aiperf_hpc.exporters.prometheus import render_prometheus
+from aiperf_hpc.live.prometheus import render_prometheus
 from tests.unit.test_live_stats import record, success
 
 FAMILIES = {

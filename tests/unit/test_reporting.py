@@ -15,12 +15,12 @@ from aiperf_hpc.cli import main
 from aiperf_hpc.core.metrics import compute_metrics
 from aiperf_hpc.errors import RunError, UsageError
 from aiperf_hpc.exit_codes import ExitCode
-from aiperf_hpc.exporters.json_export import profile_export_document
 from aiperf_hpc.reporting.compare import load_comparison, relative_delta_pct
 from aiperf_hpc.reporting.plots import send_lag_png
 from aiperf_hpc.reporting.report import render_run_page, write_report
 from aiperf_hpc.reporting.run_dir import describe_load
 from aiperf_hpc.reporting.series import in_flight, request_series
+from aiperf_hpc.results.json_export import profile_export_document
 from tests.unit.reporting_fixtures import (
     BASE_WALL_NS,
     ENDPOINT_URL,

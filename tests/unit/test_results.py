@@ -10,7 +10,8 @@ import pytest
 
 from aiperf_hpc.config import EndpointConfig, MetricsConfig, RunConfig
 from aiperf_hpc.errors import RunError
-from aiperf_hpc.exporters.results import (
+from aiperf_hpc.protocol.messages import RequestRecord
+from aiperf_hpc.results.pipeline import (
     RUN_CONFIG_FILE,
     RunEnd,
     recompute,
@@ -18,7 +19,6 @@ from aiperf_hpc.exporters.results import (
     write_results,
     write_run_config,
 )
-from aiperf_hpc.protocol.messages import RequestRecord
 
 MS = 1_000_000
 BASE_WALL_NS = 1_700_000_000_000_000_000

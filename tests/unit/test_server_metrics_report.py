@@ -8,10 +8,10 @@ import orjson
 
 from aiperf_hpc.core.metrics import compute_metrics
 from aiperf_hpc.core.server_metrics import profiling_window_ns, summarize_server_metrics
-from aiperf_hpc.exporters.json_export import write_profile_export_json
-from aiperf_hpc.exporters.records_jsonl import read_records_jsonl
 from aiperf_hpc.reporting.report import write_report
 from aiperf_hpc.reporting.series import server_series
+from aiperf_hpc.results.json_export import write_profile_export_json
+from aiperf_hpc.results.records_jsonl import read_records_jsonl
 from tests.unit.reporting_fixtures import BASE_WALL_NS, MS, write_baseline_run
 
 URL = "http://127.0.0.1:8000/metrics"

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from aiperf_hpc.service_api.models import ClientGroupCreate
-from aiperf_hpc.service_api.openapi import _to_openapi30, openapi_document
-from aiperf_hpc.service_api.progress import RecordLineCounter, requests_done_from_metrics
-from aiperf_hpc.service_api.slurm_runs import JobState, status_of
-from aiperf_hpc.service_api.store import GroupRow, Store
-from aiperf_hpc.service_api.validation import BodyError, mask_options, plan_client_group
+from aiperf_hpc.rest.models import ClientGroupCreate
+from aiperf_hpc.rest.openapi import _to_openapi30, openapi_document
+from aiperf_hpc.rest.progress import RecordLineCounter, requests_done_from_metrics
+from aiperf_hpc.rest.slurm_runs import JobState, status_of
+from aiperf_hpc.rest.store import GroupRow, Store
+from aiperf_hpc.rest.validation import BodyError, mask_options, plan_client_group
 
 RUN_DIR = Path("/state/runs/abc")
 

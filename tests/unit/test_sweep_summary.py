@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from aiperf_hpc.core.metrics import RunMetrics, compute_metrics
-from aiperf_hpc.exporters.sweep import SWEEP_COLUMNS, render_sweep_summary, sweep_summary_rows, write_sweep_summary
 from aiperf_hpc.protocol.messages import RequestRecord
+from aiperf_hpc.results.sweep import SWEEP_COLUMNS, render_sweep_summary, sweep_summary_rows, write_sweep_summary
 
 MS = 1_000_000
 BASE_WALL_NS = 1_700_000_000_000_000_000

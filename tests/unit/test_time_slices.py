@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from aiperf_hpc.core.time_slices import SLICE_FIELDS, compute_time_slices
-from aiperf_hpc.exporters.time_slices import time_slices_csv_text
+from aiperf_hpc.results.time_slices import time_slices_csv_text
 
 S = 1_000_000_000  # one second in ns
 MS = 1_000_000

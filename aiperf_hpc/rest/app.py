@@ -43,9 +43,9 @@ from aiperf_hpc import __version__
 from aiperf_hpc.errors import AiperfError, RunError, UsageError
 from aiperf_hpc.profile_args import API_KEY_ENV
 from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE
-from aiperf_hpc.service_api.groups import ClientGroups, Conflict, NotFound
-from aiperf_hpc.service_api.models import ClientGroupCreate, ClientGroupList, ErrorBody, ErrorItem, Health
-from aiperf_hpc.service_api.openapi import (
+from aiperf_hpc.rest.groups import ClientGroups, Conflict, NotFound
+from aiperf_hpc.rest.models import ClientGroupCreate, ClientGroupList, ErrorBody, ErrorItem, Health
+from aiperf_hpc.rest.openapi import (
     API_PREFIX,
     DOCS_ASSETS,
     DOCS_CONTENT_SECURITY_POLICY,
@@ -54,8 +54,8 @@ from aiperf_hpc.service_api.openapi import (
     openapi_document,
     swagger_ui_dir,
 )
-from aiperf_hpc.service_api.store import Store
-from aiperf_hpc.service_api.validation import BodyError
+from aiperf_hpc.rest.store import Store
+from aiperf_hpc.rest.validation import BodyError
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ import aiohttp
 from aiperf_hpc.errors import AiperfError, RunError
 from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE, read_json_object, run_figure, section
 from aiperf_hpc.reporting.runs import run_row
-from aiperf_hpc.service_api import slurm_runs
-from aiperf_hpc.service_api.local_runs import RUN_LOG, LocalRuns, free_port, profile_command
-from aiperf_hpc.service_api.models import (
+from aiperf_hpc.rest import slurm_runs
+from aiperf_hpc.rest.local_runs import RUN_LOG, LocalRuns, free_port, profile_command
+from aiperf_hpc.rest.models import (
     ACTIVE_STATUSES,
     ClientGroup,
     ClientGroupCreate,
@@ -39,9 +39,9 @@ from aiperf_hpc.service_api.models import (
     SlurmResources,
     Status,
 )
-from aiperf_hpc.service_api.progress import RecordLineCounter, requests_done_from_metrics
-from aiperf_hpc.service_api.store import GroupRow, Store
-from aiperf_hpc.service_api.validation import Plan, plan_client_group
+from aiperf_hpc.rest.progress import RecordLineCounter, requests_done_from_metrics
+from aiperf_hpc.rest.store import GroupRow, Store
+from aiperf_hpc.rest.validation import Plan, plan_client_group
 
 log = logging.getLogger(__name__)
 

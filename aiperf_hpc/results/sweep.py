@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.table import Table
 
 from aiperf_hpc.core.metrics import RunMetrics
-from aiperf_hpc.exporters._atomic import write_bytes_atomically
-from aiperf_hpc.exporters.console import format_cell, print_tables
+from aiperf_hpc.results.atomic import write_bytes_atomically
+from aiperf_hpc.results.tables import format_cell, print_tables
 
 SweepRow = tuple[str, RunMetrics]
 

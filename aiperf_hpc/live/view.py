@@ -9,7 +9,7 @@
 
 `auto` is `live` on a terminal and `simple` otherwise. In every mode events (a lost worker, a signal)
 still print as lines of their own; errors and the results table are not the view's business.
-The controller calls `note` and `update` on its event loop; `run.py` calls `close` once the run is
+The controller calls `note` and `update` on its event loop; `run_profile.py` calls `close` once the run is
 over. Nothing here reads a clock or starts a thread: the live view redraws on `update`.
 """
 

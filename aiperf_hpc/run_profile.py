@@ -26,13 +26,13 @@ from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
 from aiperf_hpc.core.placement import Placement, decide_placement
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
-from aiperf_hpc.exporters.columns_spool import SPOOL_FILE
-from aiperf_hpc.exporters.live_view import QuietView, RunPlan, make_view
-from aiperf_hpc.exporters.server_metrics_jsonl import SERVER_METRICS_FILE
-from aiperf_hpc.exporters.time_slices import SLICES_CSV_FILE, SLICES_JSON_FILE
 from aiperf_hpc.launch.fork_server import FORK_SERVER_ID, ForkServer
 from aiperf_hpc.launch.local import LocalLauncher
+from aiperf_hpc.live.view import QuietView, RunPlan, make_view
 from aiperf_hpc.protocol.addresses import ipc_addresses, tcp_bind_specs
+from aiperf_hpc.results.columns_spool import SPOOL_FILE
+from aiperf_hpc.results.server_metrics_jsonl import SERVER_METRICS_FILE
+from aiperf_hpc.results.time_slices import SLICES_CSV_FILE, SLICES_JSON_FILE
 from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
 from aiperf_hpc.runtime.preflight import check_reachable
@@ -85,7 +85,7 @@ def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
             final = code
         if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.USAGE):
             return code
-    from aiperf_hpc.exporters.sweep import render_sweep_summary, write_sweep_summary
+    from aiperf_hpc.results.sweep import render_sweep_summary, write_sweep_summary
 
     sweep_dir = runs[0][1].artifact_dir.resolve().parent
     write_sweep_summary(sweep_dir / "sweep_summary.json", sweep_dir / "sweep_summary.csv", rows)
@@ -117,7 +117,7 @@ def run_profile(
     metrics = None
     if results is not None:
         from aiperf_hpc.core.metrics import RunMetrics
-        from aiperf_hpc.exporters.console import render_results
+        from aiperf_hpc.results.tables import render_results
 
         metrics = RunMetrics.model_validate(results.metrics)
         title = f"aiperf-hpc results{f' {label}' if label else ''} ({outcome.status})"
@@ -233,7 +233,7 @@ async def _run(
     metrics_server: MetricsServer | None,
 ) -> tuple[RunOutcome, ResultsReady | None]:
     from aiperf_hpc.core.live_stats import LiveStatus
-    from aiperf_hpc.exporters.prometheus import render_prometheus
+    from aiperf_hpc.live.prometheus import render_prometheus
     from aiperf_hpc.services.controller import Controller
     from aiperf_hpc.services.server_metrics_scraper import resolve_server_metrics
 

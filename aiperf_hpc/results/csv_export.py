@@ -31,7 +31,7 @@ from pathlib import Path
 
 from aiperf_hpc.core.metrics import PERCENTILES, RunMetrics
 from aiperf_hpc.core.node_metrics import NodeMetrics
-from aiperf_hpc.exporters._atomic import write_bytes_atomically
+from aiperf_hpc.results.atomic import write_bytes_atomically
 
 STAT_COLUMNS: tuple[str, ...] = ("avg", "min", "max", "std", *(f"p{p}" for p in PERCENTILES), "count")
 METRICS_HEADER: tuple[str, ...] = ("Metric", "Unit", *STAT_COLUMNS)

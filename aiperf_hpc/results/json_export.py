@@ -25,7 +25,7 @@ import orjson
 from pydantic import BaseModel
 
 from aiperf_hpc.core.metrics import RunMetrics
-from aiperf_hpc.exporters._atomic import write_bytes_atomically
+from aiperf_hpc.results.atomic import write_bytes_atomically
 
 
 def profile_export_document(

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from aiperf_hpc.core.time_slices import SLICE_FIELDS, TimeSlice, compute_time_slices
-from aiperf_hpc.exporters._atomic import write_bytes_atomically
+from aiperf_hpc.results.atomic import write_bytes_atomically
 
 SLICES_JSON_FILE = "profile_export_slices.json"
 SLICES_CSV_FILE = "profile_export_slices.csv"

@@ -17,7 +17,7 @@ from typing import Any
 from aiperf_hpc.core.sbatch import SubmitOptions, check_submit
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.profile_args import options_to_argv, parse_profile_argv
-from aiperf_hpc.service_api.models import ClientGroupCreate
+from aiperf_hpc.rest.models import ClientGroupCreate
 
 # Options the service sets itself, and what to do instead.
 RESERVED_OPTIONS = {

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from aiperf_hpc.service_api.models import ClientGroup, ClientGroupCreate, ClientGroupList, ErrorBody, Health
+from aiperf_hpc.rest.models import ClientGroup, ClientGroupCreate, ClientGroupList, ErrorBody, Health
 
 API_PREFIX = "/api/v1"
 DOCS_ASSETS = "/docs/assets"

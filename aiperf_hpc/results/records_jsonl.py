@@ -35,7 +35,7 @@ PART_MIN_BYTES = 64 * 2**20
 MAX_PARTS = 8
 PART_TIMEOUT_S = 600.0  # a part of a few hundred MB takes seconds
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # children import the same code as this process
-_PART_CODE = "from aiperf_hpc.exporters.records_jsonl import part_main; part_main()"
+_PART_CODE = "from aiperf_hpc.results.records_jsonl import part_main; part_main()"
 
 # A part as read: its columns, its number of lines, the lines skipped, the first skipped (within it).
 _Part = tuple[RecordColumns, int, int, int | None]

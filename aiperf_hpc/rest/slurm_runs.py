@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from aiperf_hpc.core.sbatch import SubmitOptions
 from aiperf_hpc.errors import RunError
 from aiperf_hpc.launch.submit import sbatch_environment, submit
-from aiperf_hpc.service_api.models import Status
+from aiperf_hpc.rest.models import Status
 
 QUERY_TIMEOUT_S = 15.0
 

@@ -1,0 +1,1 @@
+"""Results: records -> columns -> metrics -> exports (JSON, CSV, slices, sweeps), and recompute."""
