@@ -11,11 +11,26 @@ import math
 import os
 import re
 from pathlib import Path, PurePath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from aiperf_hpc.api_key import API_KEY_ENV
+from aiperf_hpc.option_spec import (
+    CLUSTER,
+    CONVERSATIONS,
+    ENDPOINT,
+    INPUTS,
+    LOAD,
+    OUTPUT,
+    SCHEDULE,
+    Option,
+    parse_extra_inputs,
+    parse_goodput_spec,
+    parse_headers,
+)
 
 EndpointType = Literal["chat", "completions", "embeddings"]
 RequestRateMode = Literal["constant", "poisson", "gamma"]
@@ -79,14 +94,40 @@ def _wire_problem(value: Any) -> str | None:
 class EndpointConfig(_Frozen):
     """Where and how requests are sent."""
 
-    url: str = "http://127.0.0.1:8000"
-    model: str
-    endpoint_type: EndpointType = "chat"
-    streaming: bool = False
-    api_key: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    extra_inputs: dict[str, Any] = Field(default_factory=dict)
-    request_timeout_s: float = Field(default=600.0, gt=0)
+    url: Annotated[str, Option(ENDPOINT, "Server base URL.", ("--url", "-u"))] = "http://127.0.0.1:8000"
+    model: Annotated[str, Option(ENDPOINT, "Model name sent in requests.", ("--model", "-m"))]
+    endpoint_type: Annotated[EndpointType, Option(ENDPOINT)] = "chat"
+    streaming: Annotated[bool, Option(ENDPOINT, "Stream responses (SSE); needed for TTFT and ITL.")] = False
+    api_key: Annotated[
+        str | None,
+        Option(
+            ENDPOINT,
+            "Sent as 'Authorization: Bearer KEY'. Prefer the environment variable: ps shows command lines.",
+            env_var=API_KEY_ENV,
+        ),
+    ] = None
+    headers: Annotated[
+        dict[str, str],
+        Option(
+            ENDPOINT,
+            "Extra header 'Name:Value' (repeat).",
+            ("--header", "-H"),
+            cli_type=list[str] | None,
+            parse=parse_headers,
+        ),
+    ] = Field(default_factory=dict)
+    extra_inputs: Annotated[
+        dict[str, Any],
+        Option(
+            ENDPOINT,
+            "Extra body field 'key:value'; the value is parsed as JSON when it is JSON.",
+            cli_type=list[str] | None,
+            parse=parse_extra_inputs,
+        ),
+    ] = Field(default_factory=dict)
+    request_timeout_s: Annotated[float, Option(ENDPOINT, names=("--request-timeout-seconds",))] = Field(
+        default=600.0, gt=0
+    )
 
     @field_validator("url")
     @classmethod
@@ -146,24 +187,47 @@ class InputConfig(_Frozen):
     """What is sent: synthetic prompts (token lengths from normal distributions, clipped at 1) or a
     file. Lengths are in tokens of `tokenizer` (the bundled tokenizer when None)."""
 
-    isl_mean: int = Field(default=550, ge=1)
-    isl_stddev: float = Field(default=0.0, ge=0)
-    osl_mean: int | None = Field(default=None, ge=1)
-    osl_stddev: float = Field(default=0.0, ge=0)
-    num_entries: int = Field(default=100, ge=1)
-    random_seed: int = Field(default=0, ge=0)
-    tokenizer: str | None = None
-    prompt_prefix_pool_size: int = Field(default=0, ge=0)
-    prompt_prefix_length: int = Field(default=0, ge=0)
-    isl_block_size: int = Field(default=512, ge=1)
-    input_file: Path | None = None
-    custom_dataset_type: CustomDatasetType | None = None
-    public_dataset: PublicDataset | None = None
-    conversation_num: int | None = Field(default=None, ge=1)
-    conversation_turn_mean: int = Field(default=1, ge=1)
-    conversation_turn_stddev: float = Field(default=0.0, ge=0)
-    conversation_turn_delay_mean_ms: float = Field(default=0.0, ge=0)
-    conversation_turn_delay_stddev_ms: float = Field(default=0.0, ge=0)
+    isl_mean: Annotated[int, Option(INPUTS, "Mean prompt tokens.", ("--isl", "--synthetic-input-tokens-mean"))] = Field(
+        default=550, ge=1
+    )
+    isl_stddev: Annotated[float, Option(INPUTS, names=("--isl-stddev", "--synthetic-input-tokens-stddev"))] = Field(
+        default=0.0, ge=0
+    )
+    osl_mean: Annotated[
+        int | None, Option(INPUTS, "Mean max_tokens (default: server's).", ("--osl", "--output-tokens-mean"))
+    ] = Field(default=None, ge=1)
+    osl_stddev: Annotated[float, Option(INPUTS, names=("--osl-stddev", "--output-tokens-stddev"))] = Field(
+        default=0.0, ge=0
+    )
+    num_entries: Annotated[
+        int, Option(INPUTS, "Distinct synthetic prompts, used in turn.", ("--num-dataset-entries",))
+    ] = Field(default=100, ge=1)
+    random_seed: Annotated[int, Option(INPUTS)] = Field(default=0, ge=0)
+    tokenizer: Annotated[
+        str | None, Option(INPUTS, "Hugging Face tokenizer: local dir or name (default: the bundled one).")
+    ] = None
+    prompt_prefix_pool_size: Annotated[int, Option(INPUTS, "Shared prefixes to draw from (prefix caching).")] = Field(
+        default=0, ge=0
+    )
+    prompt_prefix_length: Annotated[int, Option(INPUTS, "Tokens per shared prefix.")] = Field(default=0, ge=0)
+    isl_block_size: Annotated[int, Option(INPUTS, "Tokens per trace hash_ids block.")] = Field(default=512, ge=1)
+    input_file: Annotated[Path | None, Option(INPUTS, "Dataset file (JSONL, or ShareGPT JSON).")] = None
+    custom_dataset_type: Annotated[CustomDatasetType | None, Option(INPUTS)] = None
+    public_dataset: Annotated[PublicDataset | None, Option(INPUTS, "Format of --input-file (nothing downloaded).")] = (
+        None
+    )
+    conversation_num: Annotated[int | None, Option(CONVERSATIONS, "Synthetic multi-turn conversations.")] = Field(
+        default=None, ge=1
+    )
+    conversation_turn_mean: Annotated[int, Option(CONVERSATIONS)] = Field(default=1, ge=1)
+    conversation_turn_stddev: Annotated[float, Option(CONVERSATIONS)] = Field(default=0.0, ge=0)
+    conversation_turn_delay_mean_ms: Annotated[
+        float,
+        Option(CONVERSATIONS, "ms between an answer and the next turn.", ("--conversation-turn-delay-mean",)),
+    ] = Field(default=0.0, ge=0)
+    conversation_turn_delay_stddev_ms: Annotated[
+        float, Option(CONVERSATIONS, names=("--conversation-turn-delay-stddev",))
+    ] = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> InputConfig:
@@ -188,22 +252,51 @@ class LoadConfig(_Frozen):
     given, caps what is in flight on top of it.
     """
 
-    concurrency: int | None = Field(default=None, ge=1)
-    request_rate: float | None = Field(default=None, gt=0)
-    request_rate_mode: RequestRateMode = "poisson"
-    burstiness: float = Field(default=1.0, gt=0)
-    ramp_up_duration_s: float = Field(default=0.0, ge=0)
-    request_count: int | None = Field(default=None, ge=1)
-    benchmark_duration_s: float | None = Field(default=None, gt=0)
-    grace_period_s: float = Field(default=30.0, ge=0)
-    warmup_request_count: int = Field(default=0, ge=0)
-    warmup_duration_s: float | None = Field(default=None, gt=0)
-    fixed_schedule: bool = False
-    fixed_schedule_start_offset_ms: float | None = Field(default=None, ge=0)
-    fixed_schedule_end_offset_ms: float | None = Field(default=None, ge=0)
-    fixed_schedule_speedup: float = Field(default=1.0, gt=0)
-    request_cancellation_rate: float = Field(default=0.0, ge=0, le=100)
-    request_cancellation_delay_s: float = Field(default=0.0, ge=0)
+    concurrency: Annotated[
+        int | None,
+        Option(LOAD, "Requests in flight at once; with a rate, a cap. A list '1,4,16' sweeps.", sweep=int),
+    ] = Field(default=None, ge=1)
+    request_rate: Annotated[
+        float | None, Option(LOAD, "Requests per second on an absolute schedule. A list '10,20' sweeps.", sweep=float)
+    ] = Field(default=None, gt=0)
+    request_rate_mode: Annotated[RequestRateMode, Option(LOAD)] = "poisson"
+    burstiness: Annotated[float, Option(LOAD, "Gamma shape (1 = Poisson, lower = burstier); needs gamma.")] = Field(
+        default=1.0, gt=0
+    )
+    ramp_up_duration_s: Annotated[
+        float, Option(LOAD, "Seconds to ramp the concurrency or rate up linearly.", ("--ramp-up-duration",))
+    ] = Field(default=0.0, ge=0)
+    request_count: Annotated[int | None, Option(LOAD, "Requests to send (default: 10 x concurrency).")] = Field(
+        default=None, ge=1
+    )
+    benchmark_duration_s: Annotated[
+        float | None, Option(LOAD, "Seconds to send requests for.", ("--benchmark-duration",))
+    ] = Field(default=None, gt=0)
+    grace_period_s: Annotated[
+        float, Option(LOAD, "Seconds in-flight requests may finish after the duration.", ("--benchmark-grace-period",))
+    ] = Field(default=30.0, ge=0)
+    warmup_request_count: Annotated[int, Option(LOAD, "Requests sent first, left out of results.")] = Field(
+        default=0, ge=0
+    )
+    warmup_duration_s: Annotated[
+        float | None, Option(LOAD, "Seconds of warmup, left out of results.", ("--warmup-duration",))
+    ] = Field(default=None, gt=0)
+    fixed_schedule: Annotated[bool, Option(SCHEDULE, "Replay the input file's timestamps (ms).")] = False
+    fixed_schedule_start_offset_ms: Annotated[
+        float | None, Option(SCHEDULE, "Trace ms to start at.", ("--fixed-schedule-start-offset",))
+    ] = Field(default=None, ge=0)
+    fixed_schedule_end_offset_ms: Annotated[
+        float | None, Option(SCHEDULE, "Trace ms to stop at.", ("--fixed-schedule-end-offset",))
+    ] = Field(default=None, ge=0)
+    fixed_schedule_speedup: Annotated[float, Option(SCHEDULE, "Replay speed factor (2 = twice as fast).")] = Field(
+        default=1.0, gt=0
+    )
+    request_cancellation_rate: Annotated[float, Option(SCHEDULE, "Percent of requests to cancel.")] = Field(
+        default=0.0, ge=0, le=100
+    )
+    request_cancellation_delay_s: Annotated[
+        float, Option(SCHEDULE, "Seconds after sending to cancel them.", ("--request-cancellation-delay",))
+    ] = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> LoadConfig:
@@ -259,9 +352,31 @@ class MetricsConfig(_Frozen):
     """How results are judged: `goodput` maps a metric name to its SLO in ms (a request is good when
     it meets every SLO)."""
 
-    goodput: dict[str, float] = Field(default_factory=dict)
-    failure_threshold_pct: float | None = Field(default=None, gt=0, le=100)
-    slice_duration_s: float | None = Field(default=None, gt=0)  # per-window results (core.time_slices)
+    goodput: Annotated[
+        dict[str, float],
+        Option(
+            OUTPUT,
+            "SLOs in ms, e.g. 'time_to_first_token:200 inter_token_latency:20'.",
+            cli_type=str | None,
+            parse=parse_goodput_spec,
+        ),
+    ] = Field(default_factory=dict)
+    failure_threshold_pct: Annotated[
+        float | None,
+        Option(
+            OUTPUT,
+            "Stop early, with partial results, once more than this % of requests failed.",
+            ("--failure-threshold",),
+        ),
+    ] = Field(default=None, gt=0, le=100)
+    slice_duration_s: Annotated[  # per-window results (core.time_slices)
+        float | None,
+        Option(
+            OUTPUT,
+            "Also write results per window of this many seconds (by request start).",
+            ("--slice-duration",),
+        ),
+    ] = Field(default=None, gt=0)
 
     def failure_threshold_crossed(self, received: int, errors: int) -> bool:
         """True once more than the threshold's share of the requests so far failed. Judged only from
@@ -279,8 +394,24 @@ class ServerMetricsConfig(_Frozen):
     `<url>/metrics` and keeps it when it answers Prometheus text; the records manager scrapes the
     `urls` it is given (one per replica)."""
 
-    enabled: bool = True
-    urls: list[str] = Field(default_factory=list)
+    enabled: Annotated[
+        bool,
+        Option(
+            OUTPUT,
+            "Scrape the server's /metrics during the run.",
+            ("--server-metrics",),
+            negative="--no-server-metrics",
+        ),
+    ] = True
+    urls: Annotated[
+        list[str],
+        Option(
+            OUTPUT,
+            "Prometheus /metrics to scrape every second (repeat; default: URL/metrics).",
+            ("--server-metrics-url",),
+            cli_type=list[str] | None,
+        ),
+    ] = Field(default_factory=list)
 
     @field_validator("urls")
     @classmethod
@@ -301,12 +432,28 @@ class ServerMetricsConfig(_Frozen):
 class ClusterConfig(_Frozen):
     """Where the workers run. `launcher` auto picks slurm inside a multi-task allocation, else local."""
 
-    launcher: LauncherKind = "auto"
-    nodes: int | None = Field(default=None, ge=1)
-    workers_per_node: int | None = Field(default=None, ge=1)
-    zmq_host: str | None = None
-    srun_overlap: bool = False
-    on_worker_loss: OnWorkerLoss = "continue"
+    launcher: Annotated[LauncherKind, Option(CLUSTER, "auto: slurm inside a multi-task allocation, else local.")] = (
+        "auto"
+    )
+    nodes: Annotated[int | None, Option(CLUSTER, "Nodes of the allocation to put workers on (default: all).")] = Field(
+        default=None, ge=1
+    )
+    workers_per_node: Annotated[
+        int | None, Option(CLUSTER, "Workers per node (default: the allocation's tasks per node).")
+    ] = Field(default=None, ge=1)
+    zmq_host: Annotated[
+        str | None, Option(CLUSTER, "Address the nodes reach this host at (default: its name, resolved).")
+    ] = None
+    srun_overlap: Annotated[
+        bool,
+        Option(
+            CLUSTER,
+            "srun --overlap for the workers' step: share the allocation with running steps.",
+            ("--overlap", "--srun-overlap"),
+            negative=(),
+        ),
+    ] = False
+    on_worker_loss: Annotated[OnWorkerLoss, Option(CLUSTER, "Go on with the other workers, or stop.")] = "continue"
 
 
 class LiveConfig(_Frozen):
@@ -317,9 +464,14 @@ class LiveConfig(_Frozen):
     live figures as Prometheus text at http://`metrics_host`:PORT/metrics (0: any free port; None:
     no server)."""
 
-    ui: UiMode = "auto"
-    metrics_port: int | None = Field(default=None, ge=0, le=65535)
-    metrics_host: str = "127.0.0.1"
+    ui: Annotated[
+        UiMode,
+        Option(OUTPUT, "Progress on stderr: live view, a plain line every 5 s, none; auto: live on a terminal."),
+    ] = "auto"
+    metrics_port: Annotated[
+        int | None, Option(OUTPUT, "Serve the run's live figures at http://HOST:PORT/metrics (0: a free port).")
+    ] = Field(default=None, ge=0, le=65535)
+    metrics_host: Annotated[str, Option(OUTPUT, "Address the live /metrics listens on.")] = "127.0.0.1"
 
     @field_validator("metrics_host")
     @classmethod
@@ -339,8 +491,13 @@ class RunConfig(_Frozen):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     server_metrics: ServerMetricsConfig = Field(default_factory=ServerMetricsConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
-    workers: int = Field(default=0, ge=0, description="0 means: chosen from concurrency and CPU count")
-    artifact_dir: Path = Path("artifacts")
+    workers: Annotated[
+        int,
+        Option(OUTPUT, "Worker processes (default: CPU cores, at most the cap).", cli_type=int | None),
+    ] = Field(default=0, ge=0, description="0 means: chosen from concurrency and CPU count")
+    artifact_dir: Annotated[
+        Path, Option(OUTPUT, "Where results go (default: artifacts/MODEL-ENDPOINT-...).", cli_type=Path | None)
+    ] = Path("artifacts")
     service_start_timeout_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")

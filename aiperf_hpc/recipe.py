@@ -2,7 +2,7 @@
 
 `load_recipe` reads and validates a recipe; every mistake is a UsageError of one line naming the file
 and the key (`recipe.yaml: server.comand: unknown key`). The benchmarks are `profile` options as data,
-parsed by `profile_args` exactly as the command line parses them; `benchmark_runs` turns them into
+parsed by `options.py` exactly as the command line parses them; `benchmark_runs` turns them into
 `profile` arguments for `aiperf-hpc run`, `submit_plan` into the options and arguments of
 `aiperf-hpc submit`. See docs/recipes.md for the format.
 
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aiperf_hpc.config import RunConfig
 from aiperf_hpc.core.sbatch import SubmitOptions, check_submit
 from aiperf_hpc.errors import UsageError
-from aiperf_hpc.profile_args import options_to_argv, parse_profile_argv
+from aiperf_hpc.options import options_to_argv, parse_profile_argv
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

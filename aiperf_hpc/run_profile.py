@@ -1,7 +1,7 @@
 """`profile` runs on this machine: prepare the artifact dir, run the controller, show the results.
 
 Owns each run's temporary socket directory (removed however the run ends) and returns the exit code
-that `core.outcome.decide_exit_code` picks; `cli.py` turns it into the process status. A sweep is
+that `core.outcome.decide_exit_code` picks; `cli` turns it into the process status. A sweep is
 several runs in a row, each in its own artifact subdirectory, then a summary table across them.
 """
 

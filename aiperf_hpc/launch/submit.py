@@ -14,9 +14,9 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from aiperf_hpc.api_key import move_api_key_to_env
 from aiperf_hpc.core.sbatch import SCRIPT_NAME, SubmitOptions, sbatch_script
 from aiperf_hpc.errors import RunError, UsageError
-from aiperf_hpc.profile_args import move_api_key_to_env
 
 __all__ = ["SCRIPT_NAME", "SubmitOptions", "submit"]
 

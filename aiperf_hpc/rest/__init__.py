@@ -2,7 +2,7 @@
 
 ```
   HTTP client ──> app.py (aiohttp routes, bearer auth, /docs, /openapi.json)
-                    │ body ──> validation.py ──> profile_args (the CLI's own parser) ──> argv
+                    │ body ──> validation.py ──> options.py (the CLI's own parser) ──> argv
                     │ rows <──> store.py (SQLite in the state dir; survives a restart)
                     │ local ──> local_runs.py: `aiperf-hpc profile ...` subprocesses (pid + start time)
                     │ slurm ──> slurm_runs.py: `launch.submit` (sbatch), scontrol/sacct, scancel

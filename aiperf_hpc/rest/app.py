@@ -40,8 +40,8 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 
 from aiperf_hpc import __version__
+from aiperf_hpc.api_key import API_KEY_ENV
 from aiperf_hpc.errors import AiperfError, RunError, UsageError
-from aiperf_hpc.profile_args import API_KEY_ENV
 from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE
 from aiperf_hpc.rest.groups import ClientGroups, Conflict, NotFound
 from aiperf_hpc.rest.models import ClientGroupCreate, ClientGroupList, ErrorBody, ErrorItem, Health

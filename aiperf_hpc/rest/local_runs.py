@@ -21,8 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiperf_hpc.api_key import API_KEY_ENV, move_api_key_to_env
 from aiperf_hpc.errors import RunError
-from aiperf_hpc.profile_args import API_KEY_ENV, move_api_key_to_env
 from aiperf_hpc.runtime.aio import poll_until
 from aiperf_hpc.runtime.process import set_parent_death_signal
 

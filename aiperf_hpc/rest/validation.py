@@ -1,6 +1,6 @@
 """A client-group body turned into `profile` arguments, validated exactly as the command line does.
 
-The options go through `profile_args` (the CLI's own parser and pydantic models) and, for slurm,
+The options go through `options.py` (the CLI's own parser and pydantic models) and, for slurm,
 through `core.sbatch.check_submit`, so the API refuses what the CLI refuses, with the same message.
 Each refusal becomes a `BodyError` whose `loc` names the field of the body, found from the option
 the message names (`--concurrency values must be positive` -> ["body", "options", "concurrency"]).
@@ -16,7 +16,7 @@ from typing import Any
 
 from aiperf_hpc.core.sbatch import SubmitOptions, check_submit
 from aiperf_hpc.errors import UsageError
-from aiperf_hpc.profile_args import options_to_argv, parse_profile_argv
+from aiperf_hpc.options import options_to_argv, parse_profile_argv
 from aiperf_hpc.rest.models import ClientGroupCreate
 
 # Options the service sets itself, and what to do instead.

@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aiperf_hpc.core.goodput import GOODPUT_METRICS, count_good, parse_goodput_spec
+from aiperf_hpc.core.goodput import count_good
 from aiperf_hpc.core.metrics import METRIC_UNITS, RunMetrics, compute_metrics
 from aiperf_hpc.errors import UsageError
+from aiperf_hpc.option_spec import GOODPUT_METRICS, parse_goodput_spec
 from aiperf_hpc.protocol.messages import RequestRecord
 
 MS = 1_000_000

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from aiperf_hpc.api_key import API_KEY_ENV, move_api_key_to_env
 from aiperf_hpc.errors import UsageError
-from aiperf_hpc.profile_args import API_KEY_ENV, move_api_key_to_env, options_to_argv, parse_profile_argv
+from aiperf_hpc.options import options_to_argv, parse_profile_argv
 
 
 def test_values_map_to_arguments() -> None:

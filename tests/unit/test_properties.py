@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from aiperf_hpc.config import ClusterConfig, EndpointConfig, InputConfig, LoadConfig, MetricsConfig, RunConfig
-from aiperf_hpc.core.goodput import GOODPUT_METRICS, parse_goodput_spec
 from aiperf_hpc.endpoints.response import parse_body, parse_stream
 from aiperf_hpc.endpoints.sse import SseEvent, parse_sse
 from aiperf_hpc.errors import ProtocolError, UsageError
+from aiperf_hpc.option_spec import GOODPUT_METRICS, parse_goodput_spec
 from aiperf_hpc.protocol.codec import decode, encode
 from aiperf_hpc.protocol.messages import CreditDrop, RecordBatch, RequestRecord
 
