@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from aiperf_hpc.artifacts import log_file_name
 from aiperf_hpc.errors import RunError
 from aiperf_hpc.launch.fork_server import FORK_SERVER_ID, ForkServer
 from aiperf_hpc.runtime.aio import poll_until
@@ -111,7 +112,7 @@ class LocalLauncher:
 
     def log_tail(self, process_id: str, lines: int = 5) -> str:
         try:
-            text = (self._log_dir / f"{process_id}.log").read_text(errors="replace")
+            text = (self._log_dir / log_file_name(process_id)).read_text(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
@@ -135,7 +136,7 @@ class LocalLauncher:
 
     def _log_path(self, process_id: str) -> Path:
         self._log_dir.mkdir(parents=True, exist_ok=True)
-        return self._log_dir / f"{process_id}.log"
+        return self._log_dir / log_file_name(process_id)
 
     def _running(self) -> list[ServiceProcess]:
         return [p for p in self._processes.values() if p.process.poll() is None]
