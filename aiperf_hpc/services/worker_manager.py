@@ -96,8 +96,7 @@ class WorkerManager(Service):
             now_s = time.monotonic()
             for worker_id, seen_s in self._last_seen_s.items():
                 if now_s - seen_s > HEARTBEAT_LOSS_S and worker_id not in self._lost:
-                    if worker_id in self._launcher.service_ids:
-                        self._launcher.kill(worker_id)
+                    self._launcher.kill_worker(worker_id)
                     await self._report_lost(worker_id, f"no heartbeat for {HEARTBEAT_LOSS_S:g} s")
             await self._report_status()
 
