@@ -21,6 +21,7 @@ import orjson
 import uvloop
 from rich.console import Console
 
+from aiperf_hpc.artifacts import REMOVED_BY_NEW_RUN
 from aiperf_hpc.config import RunConfig
 from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
 from aiperf_hpc.core.placement import Placement, decide_placement
@@ -30,9 +31,6 @@ from aiperf_hpc.launch.fork_server import FORK_SERVER_ID, ForkServer
 from aiperf_hpc.launch.local import LocalLauncher
 from aiperf_hpc.live.view import QuietView, RunPlan, make_view
 from aiperf_hpc.protocol.addresses import ipc_addresses, tcp_bind_specs
-from aiperf_hpc.results.columns_spool import SPOOL_FILE
-from aiperf_hpc.results.server_metrics_jsonl import SERVER_METRICS_FILE
-from aiperf_hpc.results.time_slices import SLICES_CSV_FILE, SLICES_JSON_FILE
 from aiperf_hpc.runtime.bus import Bus
 from aiperf_hpc.runtime.curve import KEY_FILE_ENV, CurveKeys, write_key_file
 from aiperf_hpc.runtime.preflight import check_reachable
@@ -49,18 +47,7 @@ if TYPE_CHECKING:
 # loads the services meanwhile, and what the CLI imports before the fork delays every service.
 
 SERVICE_MODULES = [module for module, _ in SERVICES.values()]
-ARTIFACTS = (
-    "records.jsonl",
-    "run_config.json",
-    "profile_export.json",
-    "profile_export.csv",
-    "inputs.json",
-    "logs",
-    SERVER_METRICS_FILE,
-    SPOOL_FILE,
-    SLICES_JSON_FILE,
-    SLICES_CSV_FILE,
-)
+ARTIFACTS = REMOVED_BY_NEW_RUN
 
 
 def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:

@@ -16,6 +16,7 @@ from types import FrameType
 
 from rich.console import Console
 
+from aiperf_hpc.artifacts import SERVER_LOG
 from aiperf_hpc.config import RunConfig
 from aiperf_hpc.dataset.check import check_inputs
 from aiperf_hpc.errors import RunError, UsageError
@@ -25,7 +26,6 @@ from aiperf_hpc.recipe import Recipe, Server, benchmark_runs
 from aiperf_hpc.run_profile import run_profiles
 
 LOG_TAIL_LINES = 50
-SERVER_LOG = "server.log"
 
 Benchmarks = list[tuple[str, list[tuple[str, RunConfig]]]]
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from aiperf_hpc.artifacts import SBATCH_SERVER_LOG
 from aiperf_hpc.errors import UsageError
 
-SCRIPT_NAME = "aiperf-hpc.sbatch"
 SERVER_STEP_NAME = "aiperf-hpc-server"
 NODELIST_ENV = "AIPERF_HPC_NODELIST"
 HEALTH_POLL_INTERVAL_S = 2
@@ -298,7 +298,7 @@ def _server_job(options: SubmitOptions, profile_args: Sequence[str], server_comm
         "  exit 1",
         "fi",
         'server_url="http://${server_nodes[0]}:${server_port}"',
-        'server_log="$artifact_dir/server-$SLURM_JOB_ID.log"',
+        f'server_log="$artifact_dir/{SBATCH_SERVER_LOG}"',
         f'{NODELIST_ENV}="$(IFS=,; echo "${{load_nodes[*]}}")"',
         f"export {NODELIST_ENV}  # the profile puts its workers on these nodes only",
         'echo "aiperf-hpc: job $SLURM_JOB_ID: server on ${server_nodes[*]} ($server_url), workers on ${load_nodes[*]}"',

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aiperf_hpc.api_key import move_api_key_to_env
-from aiperf_hpc.core.sbatch import SCRIPT_NAME, SubmitOptions, sbatch_script
+from aiperf_hpc.artifacts import SBATCH_SCRIPT_FILE
+from aiperf_hpc.core.sbatch import SubmitOptions, sbatch_script
 from aiperf_hpc.errors import RunError, UsageError
 
-__all__ = ["SCRIPT_NAME", "SubmitOptions", "submit"]
+__all__ = ["SubmitOptions", "submit"]
 
 SBATCH_TIMEOUT_S = 120.0
 """sbatch retries on its own while slurmctld is busy; past this we give up and say so."""
@@ -40,7 +41,7 @@ def submit(options: SubmitOptions, profile_args: list[str], *, dry_run: bool) ->
     if sbatch is None:
         raise UsageError("sbatch not found: submit needs a Slurm login node")
     artifact_dir = submit_dir / options.artifact_dir
-    script_path = artifact_dir / SCRIPT_NAME
+    script_path = artifact_dir / SBATCH_SCRIPT_FILE
     try:
         # Slurm opens slurm-JOBID.out in this directory when the job starts; it must exist by then.
         artifact_dir.mkdir(parents=True, exist_ok=True)

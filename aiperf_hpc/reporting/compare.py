@@ -16,9 +16,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from aiperf_hpc.artifacts import PROFILE_EXPORT_FILE
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.reporting.page import format_value
-from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE, Document, metric_stat, read_json_object, run_figure
+from aiperf_hpc.reporting.run_dir import Document, metric_stat, read_json_object, run_figure
 from aiperf_hpc.reporting.text_table import print_table
 
 Getter = Callable[[Document], float | int | None]

@@ -17,13 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from aiperf_hpc import __version__
+from aiperf_hpc.artifacts import (
+    PLOTS_DIR,
+    PROFILE_EXPORT_FILE,
+    RECORDS_FILE,
+    REPORT_FILE,
+    SERVER_METRICS_FILE,
+    SWEEP_SUMMARY_FILE,
+)
 from aiperf_hpc.core.metrics import METRIC_UNITS, RUN_FIGURE_UNITS
 from aiperf_hpc.errors import RunError, UsageError
 from aiperf_hpc.reporting import page, plots
 from aiperf_hpc.reporting.run_dir import (
-    PROFILE_EXPORT_FILE,
-    RECORDS_FILE,
-    SWEEP_SUMMARY_FILE,
     describe_load,
     format_wall_ns,
     number,
@@ -34,12 +39,9 @@ from aiperf_hpc.reporting.series import RequestSeries, request_series, server_se
 from aiperf_hpc.results.atomic import write_bytes_atomically
 from aiperf_hpc.results.pipeline import recompute
 from aiperf_hpc.results.records_jsonl import read_records_jsonl
-from aiperf_hpc.results.server_metrics_jsonl import SERVER_METRICS_FILE, read_server_metrics_jsonl
+from aiperf_hpc.results.server_metrics_jsonl import read_server_metrics_jsonl
 from aiperf_hpc.results.sweep import SWEEP_COLUMNS
 from aiperf_hpc.results.tables import METRIC_TITLES
-
-REPORT_FILE = "report.html"
-PLOTS_DIR = "plots"
 
 _STATS = ("avg", "min", "max", "p50", "p90", "p99", "std", "count")
 _NODE_COLUMNS = (

@@ -17,10 +17,6 @@ import orjson
 
 from aiperf_hpc.errors import RunError
 
-PROFILE_EXPORT_FILE = "profile_export.json"
-RECORDS_FILE = "records.jsonl"
-SWEEP_SUMMARY_FILE = "sweep_summary.json"
-
 Document = dict[str, Any]
 
 

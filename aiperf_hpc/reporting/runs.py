@@ -14,10 +14,10 @@ from rich import box
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
+from aiperf_hpc.artifacts import PROFILE_EXPORT_FILE
 from aiperf_hpc.errors import AiperfError, UsageError
 from aiperf_hpc.reporting.page import format_value
 from aiperf_hpc.reporting.run_dir import (
-    PROFILE_EXPORT_FILE,
     Document,
     describe_load,
     format_wall_ns,

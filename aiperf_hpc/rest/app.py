@@ -41,8 +41,8 @@ from pydantic import BaseModel, ValidationError
 
 from aiperf_hpc import __version__
 from aiperf_hpc.api_key import API_KEY_ENV
+from aiperf_hpc.artifacts import PROFILE_EXPORT_FILE, REST_LOCK_FILE
 from aiperf_hpc.errors import AiperfError, RunError, UsageError
-from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE
 from aiperf_hpc.rest.groups import ClientGroups, Conflict, NotFound
 from aiperf_hpc.rest.models import ClientGroupCreate, ClientGroupList, ErrorBody, ErrorItem, Health
 from aiperf_hpc.rest.openapi import (
@@ -60,7 +60,6 @@ from aiperf_hpc.rest.validation import BodyError
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "AIPERF_HPC_SERVICE_TOKEN"
-LOCK_FILE = "service.lock"
 _GROUPS_KEY = web.AppKey("groups", ClientGroups)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -299,7 +298,7 @@ def _state_dir_lock(state_dir: Path) -> Iterator[None]:
     """Hold `state_dir/service.lock` (flock) while the service runs; UsageError when another holds it."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        lock_file = (state_dir / LOCK_FILE).open("a")
+        lock_file = (state_dir / REST_LOCK_FILE).open("a")
     except OSError as exc:
         raise UsageError(f"cannot use --state-dir {state_dir}: {exc.strerror or exc}") from None
     with lock_file:

@@ -26,11 +26,12 @@ from typing import Any, cast
 
 import aiohttp
 
+from aiperf_hpc.artifacts import PROFILE_EXPORT_FILE, SERVICE_RUN_LOG
 from aiperf_hpc.errors import AiperfError, RunError
-from aiperf_hpc.reporting.run_dir import PROFILE_EXPORT_FILE, read_json_object, run_figure, section
+from aiperf_hpc.reporting.run_dir import read_json_object, run_figure, section
 from aiperf_hpc.reporting.runs import run_row
 from aiperf_hpc.rest import slurm_runs
-from aiperf_hpc.rest.local_runs import RUN_LOG, LocalRuns, free_port, profile_command
+from aiperf_hpc.rest.local_runs import LocalRuns, free_port, profile_command
 from aiperf_hpc.rest.models import (
     ACTIVE_STATUSES,
     ClientGroup,
@@ -334,7 +335,7 @@ def _export(row: GroupRow) -> dict[str, Any]:
 def _run_log(row: GroupRow) -> str:
     if row.launcher == "slurm":
         return f"{row.artifact_dir}/slurm-{row.slurm_job_id}.err"
-    return f"{row.artifact_dir}/{RUN_LOG}"
+    return f"{row.artifact_dir}/{SERVICE_RUN_LOG}"
 
 
 def _status(text: str) -> Status:

@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiperf_hpc.api_key import API_KEY_ENV, move_api_key_to_env
+from aiperf_hpc.artifacts import SERVICE_RUN_LOG
 from aiperf_hpc.errors import RunError
 from aiperf_hpc.runtime.aio import poll_until
 from aiperf_hpc.runtime.process import set_parent_death_signal
-
-RUN_LOG = "service-run.log"
-"""The profile's stdout and stderr, in its artifact dir (the profile never removes this file)."""
 
 _POLL_INTERVAL_S = 0.05
 
@@ -88,12 +86,12 @@ class LocalRuns:
         self._processes: dict[str, LocalProcess] = {}
 
     def start(self, group_id: str, command: list[str], run_dir: Path) -> LocalProcess:
-        """Start `command` (see `profile_command`) with its output in `run_dir/RUN_LOG`. Raises RunError."""
+        """Start `command` (see `profile_command`) with its output in `run_dir/SERVICE_RUN_LOG`. Raises RunError."""
         command, key_env = move_api_key_to_env(command)  # never on a command line that `ps` shows
         env = {name: value for name, value in os.environ.items() if name != API_KEY_ENV} | key_env
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
-            with (run_dir / RUN_LOG).open("ab") as log_file:
+            with (run_dir / SERVICE_RUN_LOG).open("ab") as log_file:
                 popen = subprocess.Popen(
                     command,
                     env=env,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiperf_hpc.reporting.run_dir import RECORDS_FILE
+from aiperf_hpc.artifacts import RECORDS_FILE
 
 # The run's counter of requests done (every outcome, summed over its labels: node, ...).
 PROGRESS_COUNTER = "aiperf_requests"

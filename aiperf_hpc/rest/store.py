@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
+from aiperf_hpc.artifacts import REST_DB_FILE
 from aiperf_hpc.errors import UsageError
 
-DB_FILE = "service.sqlite3"
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -77,7 +77,7 @@ class Store:
     """The client-group table. Raises UsageError when the database cannot be opened."""
 
     def __init__(self, state_dir: Path) -> None:
-        path = state_dir / DB_FILE
+        path = state_dir / REST_DB_FILE
         try:
             self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: every write is durable at once
             version = self._db.execute("PRAGMA user_version").fetchone()[0]

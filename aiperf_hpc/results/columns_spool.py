@@ -30,7 +30,6 @@ from aiperf_hpc.core.record_columns import RecordColumns, concatenate, record_co
 
 log = logging.getLogger(__name__)
 
-SPOOL_FILE = ".records_columns.npy"
 # Records turned into columns at once: the dicts waiting take a few MB, and a frame's fixed cost
 # (a dozen small arrays) is spread over enough records to be nothing.
 FRAME_RECORDS = 4096

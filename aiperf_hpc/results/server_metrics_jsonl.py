@@ -9,8 +9,6 @@ from typing import Any
 
 import orjson
 
-SERVER_METRICS_FILE = "server_metrics.jsonl"
-
 
 def read_server_metrics_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every decodable line of `path`; an empty list when the file does not exist.

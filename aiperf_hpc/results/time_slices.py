@@ -15,11 +15,9 @@ from typing import Any
 
 import orjson
 
+from aiperf_hpc.artifacts import SLICES_CSV_FILE, SLICES_JSON_FILE
 from aiperf_hpc.core.time_slices import SLICE_FIELDS, TimeSlice, compute_time_slices
 from aiperf_hpc.results.atomic import write_bytes_atomically
-
-SLICES_JSON_FILE = "profile_export_slices.json"
-SLICES_CSV_FILE = "profile_export_slices.csv"
 
 
 def write_time_slices(run_dir: Path, records: Sequence[Mapping[str, Any]], slice_duration_s: float | None) -> None:

@@ -16,6 +16,7 @@ import orjson
 import zmq
 from pydantic import BaseModel, ConfigDict
 
+from aiperf_hpc.artifacts import CURVE_KEYS_FILE
 from aiperf_hpc.errors import UsageError
 
 KEY_FILE_ENV = "AIPERF_HPC_KEY_FILE"
@@ -48,7 +49,7 @@ def write_key_file(directory: Path, keys: CurveKeys) -> Path:
     directory), created with those modes so there is no moment where others could read it."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
-    path = directory / "curve-keys.json"
+    path = directory / CURVE_KEYS_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as file:
         file.write(orjson.dumps(keys.model_dump()))

@@ -34,7 +34,7 @@ from aiperf_hpc.config import RunConfig
 from aiperf_hpc.core.live_stats import LiveStatus
 from aiperf_hpc.core.outcome import RunOutcome, RunStatus
 from aiperf_hpc.errors import DeadlineExceeded, RunError, ServiceError
-from aiperf_hpc.launch.local import LocalLauncher
+from aiperf_hpc.launch.launcher import Launcher
 from aiperf_hpc.protocol.addresses import Addresses
 from aiperf_hpc.protocol.messages import (
     PROTOCOL_VERSION,
@@ -96,7 +96,7 @@ class Controller:
         run_dir: Path,
         addresses: Addresses,
         bus: Bus,
-        launcher: LocalLauncher,
+        launcher: Launcher,
         view: RunView,
     ) -> None:
         self._config = config

@@ -15,6 +15,7 @@ from typing import Any
 
 import zmq
 
+from aiperf_hpc.artifacts import INPUTS_FILE
 from aiperf_hpc.config import RunConfig
 from aiperf_hpc.dataset.build import build_dataset
 from aiperf_hpc.dataset.inputs_file import write_inputs_json
@@ -52,7 +53,7 @@ class DatasetManager(Service):
         loop = asyncio.get_running_loop()
         conversations, tokenizer_name = await loop.run_in_executor(None, build_conversations, config)
         write_inputs_json(
-            Path(message.run_dir) / "inputs.json",
+            Path(message.run_dir) / INPUTS_FILE,
             conversations,
             endpoint_type=config.endpoint.endpoint_type,
             model=config.endpoint.model,

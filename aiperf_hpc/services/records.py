@@ -24,6 +24,7 @@ from typing import IO, Any
 import orjson
 import zmq
 
+from aiperf_hpc.artifacts import RECORDS_FILE, SERVER_METRICS_FILE, SPOOL_FILE
 from aiperf_hpc.core.credit_set import CreditSet
 from aiperf_hpc.core.live_stats import LiveAggregator
 from aiperf_hpc.protocol.messages import (
@@ -35,10 +36,8 @@ from aiperf_hpc.protocol.messages import (
     RecordsProgress,
     ResultsReady,
 )
-from aiperf_hpc.reporting.run_dir import RECORDS_FILE
-from aiperf_hpc.results.columns_spool import SPOOL_FILE, ColumnsSpool
+from aiperf_hpc.results.columns_spool import ColumnsSpool
 from aiperf_hpc.results.pipeline import RunEnd, run_config_metadata, write_results, write_run_config
-from aiperf_hpc.results.server_metrics_jsonl import SERVER_METRICS_FILE
 from aiperf_hpc.runtime.bus import bound_endpoint
 from aiperf_hpc.runtime.service import Service
 from aiperf_hpc.services.server_metrics_scraper import ServerMetricsScraper

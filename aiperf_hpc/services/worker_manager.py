@@ -1,7 +1,7 @@
 """WorkerManager: starts the workers, watches them, and reports the ones that are lost.
 
 Locally every worker is a child process (forked by the fork server when this process was); under
-Slurm every worker is a task of one `srun` step (`core.placement`). A worker is lost when its
+Slurm every worker is a task of one `srun` step (`launch.slurm`). A worker is lost when its
 process exits before shutdown, when the whole step exits, or when it misses heartbeats
 (`WorkerHealth`) for `HEARTBEAT_LOSS_S` after its first one; a silent local worker is killed so it
 cannot come back with stale credits. Each loss is reported once as `WorkerLost`; the timing
@@ -22,10 +22,13 @@ from typing import Any
 
 import zmq
 
-from aiperf_hpc.core.placement import decide_placement, srun_worker_command
+from aiperf_hpc.artifacts import LOGS_DIR
+from aiperf_hpc.core.placement import decide_placement
 from aiperf_hpc.errors import DeadlineExceeded
 from aiperf_hpc.launch.fork_server import ForkServer
+from aiperf_hpc.launch.launcher import Launcher
 from aiperf_hpc.launch.local import LocalLauncher
+from aiperf_hpc.launch.slurm import SlurmLauncher
 from aiperf_hpc.protocol.messages import Configure, WorkerHealth, WorkerLost, WorkerStatus
 from aiperf_hpc.runtime.bus import bound_endpoint
 from aiperf_hpc.runtime.service import Service
@@ -35,7 +38,17 @@ log = logging.getLogger(__name__)
 HEARTBEAT_LOSS_S = 10.0
 STATUS_INTERVAL_S = 1.0
 WORKER_STOP_TIMEOUT_S = 5.0
-SRUN_STEP = "workers-srun"  # the launcher's name for the srun step holding every Slurm worker
+
+
+def _launcher(message: Configure) -> Launcher:
+    """The workers' launcher: the Slurm one when the controller placed them on the allocation's
+    nodes, else the local one; either keeps its own processes (the srun step) in the run's logs."""
+    local = LocalLauncher(Path(message.run_dir) / LOGS_DIR, ForkServer.inherited())
+    cluster = message.config.cluster
+    if cluster.launcher != "slurm":
+        return local
+    placement = decide_placement(cluster, os.environ)
+    return SlurmLauncher(local, placement, python=sys.executable, overlap=cluster.srun_overlap)
 
 
 class WorkerManager(Service):
@@ -43,27 +56,14 @@ class WorkerManager(Service):
 
     async def configure(self, message: Configure) -> dict[str, int | str]:
         self._health = self.bus.socket(zmq.ROUTER, bind=message.addresses.health)
-        self._launcher = LocalLauncher(Path(message.run_dir) / "logs", ForkServer.inherited())
+        self._launcher = _launcher(message)
         self._worker_ids = list(message.worker_ids)
         self._latest: dict[str, WorkerHealth] = {}
         self._lost: set[str] = set()
         # A worker has until the start timeout for its first heartbeat, then HEARTBEAT_LOSS_S between them.
         first_deadline_s = time.monotonic() + message.config.service_start_timeout_s - HEARTBEAT_LOSS_S
         self._last_seen_s = dict.fromkeys(self._worker_ids, first_deadline_s)
-        cluster = message.config.cluster
-        if cluster.launcher == "slurm":
-            placement = decide_placement(cluster, os.environ)
-            command = srun_worker_command(
-                placement,
-                python=sys.executable,
-                control_address=message.addresses.control,
-                overlap=cluster.srun_overlap,
-            )
-            log.info("starting the workers: %s", " ".join(command))
-            self._launcher.start_command(SRUN_STEP, command)
-        else:
-            for worker_id in message.worker_ids:
-                self._launcher.start("worker", worker_id, message.addresses.control)
+        self._launcher.start_workers(self._worker_ids, message.addresses.control)
         return {"workers": len(message.worker_ids), "endpoint": bound_endpoint(self._health)}
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
@@ -90,14 +90,12 @@ class WorkerManager(Service):
             await asyncio.sleep(STATUS_INTERVAL_S / 4)
             for process_id, code in self._launcher.newly_exited():
                 tail = self._launcher.log_tail(process_id, 3).replace("\n", " | ")
-                lost = self._worker_ids if process_id == SRUN_STEP else [process_id]
-                for worker_id in lost:
+                for worker_id in self._launcher.lost_workers(process_id):
                     await self._report_lost(worker_id, f"{process_id} exited with code {code}: {tail}")
             now_s = time.monotonic()
             for worker_id, seen_s in self._last_seen_s.items():
                 if now_s - seen_s > HEARTBEAT_LOSS_S and worker_id not in self._lost:
-                    if worker_id in self._launcher.service_ids:
-                        self._launcher.kill(worker_id)
+                    self._launcher.kill_worker(worker_id)
                     await self._report_lost(worker_id, f"no heartbeat for {HEARTBEAT_LOSS_S:g} s")
             await self._report_status()
 

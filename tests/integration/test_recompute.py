@@ -9,7 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from aiperf_hpc.results.columns_spool import SPOOL_FILE
+from aiperf_hpc.artifacts import SPOOL_FILE
 from tests.integration.harness import (
     CLI,
     cli_process,

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
+from aiperf_hpc.artifacts import RUN_CONFIG_FILE
 from aiperf_hpc.config import EndpointConfig, MetricsConfig, RunConfig
 from aiperf_hpc.errors import RunError
 from aiperf_hpc.protocol.messages import RequestRecord
 from aiperf_hpc.results.pipeline import (
-    RUN_CONFIG_FILE,
     RunEnd,
     recompute,
     run_config_metadata,

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from aiperf_hpc.artifacts import SBATCH_SCRIPT_FILE as SCRIPT_NAME
 from aiperf_hpc.core.sbatch import SubmitOptions, check_submit, sbatch_script
 from aiperf_hpc.errors import RunError, UsageError
-from aiperf_hpc.launch.submit import SCRIPT_NAME, parse_job_id, sbatch_environment, submit
+from aiperf_hpc.launch.submit import parse_job_id, sbatch_environment, submit
 
 pytestmark = pytest.mark.timeout(30)
 
