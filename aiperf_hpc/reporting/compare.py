@@ -19,8 +19,9 @@ from rich.table import Table
 from aiperf_hpc.artifacts import PROFILE_EXPORT_FILE
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.reporting.page import format_value
-from aiperf_hpc.reporting.run_dir import Document, metric_stat, read_json_object, run_figure
+from aiperf_hpc.reporting.run_dir import Document, metric_stat, run_figure
 from aiperf_hpc.reporting.text_table import print_table
+from aiperf_hpc.results.json_export import read_json_object
 
 Getter = Callable[[Document], float | int | None]
 

@@ -28,15 +28,10 @@ from aiperf_hpc.artifacts import (
 from aiperf_hpc.core.metrics import METRIC_UNITS, RUN_FIGURE_UNITS
 from aiperf_hpc.errors import RunError, UsageError
 from aiperf_hpc.reporting import page, plots
-from aiperf_hpc.reporting.run_dir import (
-    describe_load,
-    format_wall_ns,
-    number,
-    read_json_object,
-    section,
-)
+from aiperf_hpc.reporting.run_dir import describe_load, format_wall_ns, number, section
 from aiperf_hpc.reporting.series import RequestSeries, request_series, server_series
 from aiperf_hpc.results.atomic import write_bytes_atomically
+from aiperf_hpc.results.json_export import read_json_object
 from aiperf_hpc.results.pipeline import recompute
 from aiperf_hpc.results.records_jsonl import read_records_jsonl
 from aiperf_hpc.results.server_metrics_jsonl import read_server_metrics_jsonl

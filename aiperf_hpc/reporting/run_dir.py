@@ -10,27 +10,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from aiperf_hpc.errors import RunError
-
 Document = dict[str, Any]
-
-
-def read_json_object(path: Path) -> Document:
-    """The JSON object in `path`. Raises RunError when it cannot be read or is not a JSON object."""
-    try:
-        value = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except orjson.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise RunError(f"{path} does not hold a JSON object")
-    return value
 
 
 def section(document: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:

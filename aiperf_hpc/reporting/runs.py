@@ -23,11 +23,11 @@ from aiperf_hpc.reporting.run_dir import (
     format_wall_ns,
     metric_stat,
     number,
-    read_json_object,
     run_figure,
     section,
 )
 from aiperf_hpc.reporting.text_table import print_table
+from aiperf_hpc.results.json_export import read_json_object
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import aiohttp
 
 from aiperf_hpc.artifacts import PROFILE_EXPORT_FILE, SERVICE_RUN_LOG
 from aiperf_hpc.errors import AiperfError, RunError
-from aiperf_hpc.reporting.run_dir import read_json_object, run_figure, section
+from aiperf_hpc.reporting.run_dir import run_figure, section
 from aiperf_hpc.reporting.runs import run_row
 from aiperf_hpc.rest import slurm_runs
 from aiperf_hpc.rest.local_runs import LocalRuns, free_port, profile_command
@@ -43,6 +43,7 @@ from aiperf_hpc.rest.models import (
 from aiperf_hpc.rest.progress import RecordLineCounter, requests_done_from_metrics
 from aiperf_hpc.rest.store import GroupRow, Store
 from aiperf_hpc.rest.validation import Plan, plan_client_group
+from aiperf_hpc.results.json_export import read_json_object
 
 log = logging.getLogger(__name__)
 

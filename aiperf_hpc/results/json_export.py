@@ -25,6 +25,7 @@ import orjson
 from pydantic import BaseModel
 
 from aiperf_hpc.core.metrics import RunMetrics
+from aiperf_hpc.errors import RunError
 from aiperf_hpc.results.atomic import write_bytes_atomically
 
 
@@ -65,3 +66,16 @@ def _encode_other(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     return str(value)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`. Raises RunError when it cannot be read or is not a JSON object."""
+    try:
+        value = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except orjson.JSONDecodeError as exc:
+        raise RunError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path} does not hold a JSON object")
+    return value

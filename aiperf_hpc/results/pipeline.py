@@ -44,10 +44,9 @@ from aiperf_hpc.core.record_columns import RecordColumns
 from aiperf_hpc.core.server_metrics import profiling_window_of_columns, summarize_server_metrics
 from aiperf_hpc.core.validity import Validity, assess_validity
 from aiperf_hpc.errors import RunError
-from aiperf_hpc.reporting.run_dir import read_json_object
 from aiperf_hpc.results.atomic import write_bytes_atomically
 from aiperf_hpc.results.csv_export import write_profile_export_csv
-from aiperf_hpc.results.json_export import write_profile_export_json
+from aiperf_hpc.results.json_export import read_json_object, write_profile_export_json
 from aiperf_hpc.results.records_jsonl import ColumnsRead, read_record_columns, read_records_jsonl
 from aiperf_hpc.results.server_metrics_jsonl import read_server_metrics_jsonl
 from aiperf_hpc.results.time_slices import write_time_slices
