@@ -7,6 +7,9 @@ AiperfError
       +-- ServiceError   a service failed or never answered
       +-- ProtocolError  a frame that is not a message of the catalogue
       +-- DeadlineExceeded  a bounded wait expired; the message names what it waited for
+ +-- TransportError      one HTTP request failed in the transport; it becomes that request's record
+      +-- RequestTimeout     no complete response within the request timeout
+      +-- ConnectionFailed   the connection could not be made or broke; the message is the cause's
 ```
 """
 
@@ -34,4 +37,16 @@ class ProtocolError(RunError):
 
 
 class DeadlineExceeded(RunError):
+    pass
+
+
+class TransportError(AiperfError):
+    pass
+
+
+class RequestTimeout(TransportError):
+    pass
+
+
+class ConnectionFailed(TransportError):
     pass

@@ -9,7 +9,7 @@ is received: for the readers being watched it notes each piece's time and size. 
 then splits what a read returns (everything buffered since the last read, in order) back into
 those pieces, each with its own arrival time. Readers not watched pay one dict lookup per piece.
 
-Only the worker installs it, once, in its own process.
+Only the worker's transport (`runtime.transport.AiohttpTransport`) installs it, in the worker's process.
 """
 
 from __future__ import annotations

@@ -1,20 +1,21 @@
 """Worker: turns credits into HTTP requests and every request into exactly one record.
 
 On configure it fetches the dataset once, pre-encodes every first-turn request body, opens one
-aiohttp session (keep-alive, one connector) and tells the timing manager how many slots it has.
-Each `CreditDrop` becomes one task: wait for its due time (rate and trace modes), send, read the
-response while stamping every received piece with `perf_counter_ns` at its arrival (when aiohttp
-receives it, `runtime.arrivals`, not when the reading task gets to it), parse after the response
-ended (never per chunk), push the record, return the credit.
+transport (`runtime.transport`: one aiohttp session, keep-alive, one connector) and tells the timing
+manager how many slots it has. Each `CreditDrop` becomes one task that runs the request path
+(`RequestRunner`): credit -> payload -> transport -> parse -> record. It waits for the credit's due
+time (rate and trace modes), sends, gets the response back whole with every received piece stamped
+at its arrival (by the transport, when aiohttp received it, not when the reading task got to it),
+parses after the response ended (never per chunk), and the worker pushes the record and returns the
+credit.
 
-Two things keep the worker's own delays out of what it measures. A request's send time is taken when
-aiohttp hands its bytes to the transport (a trace callback), not when the task decided to send: on
-Python < 3.12 aiohttp writes the body in a task of its own, which waits behind everything else the
-event loop has queued. And finished responses are parsed one per event-loop turn (`_finishing`): at
-high concurrency many streams end together, and parsing them all in one turn would hold back the
-stamps of every chunk that arrives meanwhile by milliseconds. Failures become records with an
-`error_type`; they never escape the task. Multi-turn conversations keep their history here: the
-timing manager sends every turn of a conversation to the worker that ran its first turn.
+Two things keep the worker's own delays out of what it measures. A request's send time is when the
+transport handed its bytes to the connection, not when the task decided to send (`HttpRequest`).
+And finished responses are parsed one per event-loop turn (`_finishing`): at high concurrency many
+streams end together, and parsing them all in one turn would hold back the stamps of every chunk
+that arrives meanwhile by milliseconds. Failures become records with an `error_type`; they never
+escape the task. Multi-turn conversations keep their history here: the timing manager sends every
+turn of a conversation to the worker that ran its first turn.
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from types import SimpleNamespace
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import zmq
 
 from aiperf_hpc.config import RunConfig
@@ -36,6 +35,7 @@ from aiperf_hpc.dataset.tokenizer import Tokenizer, load_tokenizer
 from aiperf_hpc.endpoints.payload import build_payload, encode_payload
 from aiperf_hpc.endpoints.response import ParsedResponse, parse_body, parse_stream
 from aiperf_hpc.endpoints.sse import parse_sse
+from aiperf_hpc.errors import ConnectionFailed, RequestTimeout
 from aiperf_hpc.protocol.messages import (
     CancelCredits,
     Configure,
@@ -51,9 +51,10 @@ from aiperf_hpc.protocol.messages import (
     WorkerHealth,
     WorkerReady,
 )
-from aiperf_hpc.runtime import arrivals
-from aiperf_hpc.runtime.bus import describe, send
+from aiperf_hpc.runtime.bus import Bus, describe, send
+from aiperf_hpc.runtime.clock import SYSTEM_CLOCK, Clock
 from aiperf_hpc.runtime.service import Service
+from aiperf_hpc.runtime.transport import AiohttpTransport, HttpRequest, HttpResponse, Transport
 from aiperf_hpc.runtime.wall_timer import WallTimer
 from aiperf_hpc.services.dataset_client import fetch_conversations
 
@@ -73,68 +74,50 @@ def slots_per_worker(max_in_flight: int | None, workers: int) -> int:
     return max(1, math.ceil(max_in_flight / workers))
 
 
+def open_transport(config: RunConfig, slots: int) -> Transport:
+    """The real transport of a run: aiohttp, at most `slots` connections, the run's request timeout."""
+    return AiohttpTransport(slots, config.endpoint.request_timeout_s)
+
+
 class Worker(Service):
     service_type = "worker"
     measures_clock = True
 
+    def __init__(
+        self,
+        *,
+        service_id: str,
+        control_address: str,
+        bus: Bus,
+        clock: Clock = SYSTEM_CLOCK,
+        transport_opener: Callable[[RunConfig, int], Transport] = open_transport,
+    ) -> None:
+        super().__init__(service_id=service_id, control_address=control_address, bus=bus)
+        self._clock = clock
+        self._transport_opener = transport_opener
+
     async def configure(self, message: Configure) -> dict[str, int | str]:
         config = message.config
-        self._config = config
-        self._conversations = await fetch_conversations(self.bus, message.addresses.dataset, self.service_id)
-        self._first_bodies = [self._body(c.turns[0], ()) for c in self._conversations]
-        self._histories: dict[int, list[tuple[str, str]]] = {}
-        self._tokenizer: Tokenizer | None = None
-        self._fallback_tokenizer: Tokenizer | None = None
+        conversations = await fetch_conversations(self.bus, message.addresses.dataset, self.service_id)
+        tokenizer: Tokenizer | None = None
         if config.inputs.tokenizer is not None:
             loop = asyncio.get_running_loop()
-            self._tokenizer = await loop.run_in_executor(None, load_tokenizer, config.inputs.tokenizer)
-        self._url = config.endpoint.request_url
-        self._headers = self._request_headers(config)
-        self._streaming = config.endpoint.streaming and config.endpoint.endpoint_type != "embeddings"
-        self._endpoint_type = config.endpoint.endpoint_type
+            tokenizer = await loop.run_in_executor(None, load_tokenizer, config.inputs.tokenizer)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._completed = 0
         self._loop_lag_ms = 0.0
         slots = slots_per_worker(config.load.max_in_flight, config.worker_count)
-        timeout_s = config.endpoint.request_timeout_s
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=slots, limit_per_host=slots, keepalive_timeout=60),
-            # Every field set on purpose: setting only some silently drops the others' defaults.
-            timeout=aiohttp.ClientTimeout(
-                total=timeout_s, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
-            ),
-            auto_decompress=False,
-            trace_configs=[_send_stamp_trace()],
-        )
-        self._finishing = asyncio.Lock()
+        self._transport = self._transport_opener(config, slots)
         self._wall_timer = WallTimer.create(asyncio.get_running_loop())
-        arrivals.install()
+        origin = RecordOrigin(self.service_id, self.hostname, self.clock_offset_ns, self.clock_offset_bound_ns)
+        self._requests = RequestRunner(
+            config, conversations, self._transport, origin, tokenizer, self._wall_timer, self._clock
+        )
         self._records = self.bus.socket(zmq.PUSH, connect=message.addresses.records, linger_ms=5000)
         self._health = self.bus.socket(zmq.DEALER, connect=message.addresses.health, identity=self.service_id)
         self._credits = self.bus.socket(zmq.DEALER, connect=message.addresses.credits, identity=self.service_id)
         await send(self._credits, WorkerReady(worker_id=self.service_id, slots=slots))
-        return {"conversations": len(self._conversations), "slots": slots}
-
-    def _body(self, turn: Turn, history: Sequence[tuple[str, str]]) -> bytes:
-        endpoint = self._config.endpoint
-        payload = build_payload(
-            endpoint.endpoint_type,
-            endpoint.model,
-            turn.prompt,
-            turn.max_tokens,
-            endpoint.streaming,
-            endpoint.extra_inputs,
-            history,
-        )
-        return encode_payload(payload)
-
-    @staticmethod
-    def _request_headers(config: RunConfig) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if config.endpoint.api_key:
-            headers["Authorization"] = f"Bearer {config.endpoint.api_key}"
-        headers.update(config.endpoint.headers)
-        return headers
+        return {"conversations": len(conversations), "slots": slots}
 
     def loops(self) -> list[Coroutine[Any, Any, None]]:
         return [self._credits_loop(), self._health_loop()]
@@ -150,11 +133,11 @@ class Worker(Service):
             task.cancel()
 
     async def close(self) -> None:
-        if hasattr(self, "_session"):
+        if hasattr(self, "_transport"):
             for task in self._tasks.values():
                 task.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-            await self._session.close()
+            await self._transport.close()
             if self._wall_timer is not None:
                 self._wall_timer.close()
 
@@ -189,14 +172,82 @@ class Worker(Service):
     async def _handle(self, credit: CreditDrop) -> None:
         """One credit, start to end. Always pushes one record and returns the credit."""
         try:
-            record = await self._run_credit(credit)
+            record = await self._requests.run(credit)
         finally:
             self._tasks.pop(credit.credit_id, None)
         self._completed += 1
         await send(self._records, RecordBatch(records=[record]))
         await send(self._credits, CreditReturn(credit_id=credit.credit_id))
 
-    async def _run_credit(self, credit: CreditDrop) -> RequestRecord:
+
+@dataclass(frozen=True)
+class RecordOrigin:
+    """Who made a worker's records, and its clock's measured offset to the controller's."""
+
+    worker_id: str
+    node: str
+    clock_offset_ns: int | None
+    clock_offset_bound_ns: int | None
+
+
+class RequestRunner:
+    """A worker's request path, without its sockets: credit -> payload -> transport -> parse -> record.
+
+    One per worker, made in `configure`; `run` is awaited by one task per credit, many at once, on the
+    worker's event loop. `wall_timer` is the worker's timerfd timer for due times, or None (not Linux,
+    or no due times to wait for).
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        conversations: Sequence[Conversation],
+        transport: Transport,
+        origin: RecordOrigin,
+        tokenizer: Tokenizer | None = None,
+        wall_timer: WallTimer | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._config = config
+        self._conversations = conversations
+        self._transport = transport
+        self._origin = origin
+        self._tokenizer = tokenizer
+        self._fallback_tokenizer: Tokenizer | None = None
+        self._wall_timer = wall_timer
+        self._clock = clock
+        self._url = config.endpoint.request_url
+        self._headers = self._request_headers(config)
+        self._streaming = config.endpoint.streaming and config.endpoint.endpoint_type != "embeddings"
+        self._endpoint_type = config.endpoint.endpoint_type
+        self._histories: dict[int, list[tuple[str, str]]] = {}
+        self._finishing = asyncio.Lock()
+        self._first_bodies = [self._body(c.turns[0], ()) for c in conversations]
+
+    def _body(self, turn: Turn, history: Sequence[tuple[str, str]]) -> bytes:
+        endpoint = self._config.endpoint
+        payload = build_payload(
+            endpoint.endpoint_type,
+            endpoint.model,
+            turn.prompt,
+            turn.max_tokens,
+            endpoint.streaming,
+            endpoint.extra_inputs,
+            history,
+        )
+        return encode_payload(payload)
+
+    @staticmethod
+    def _request_headers(config: RunConfig) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if config.endpoint.api_key:
+            headers["Authorization"] = f"Bearer {config.endpoint.api_key}"
+        headers.update(config.endpoint.headers)
+        return headers
+
+    async def run(self, credit: CreditDrop) -> RequestRecord:
+        """The record of `credit`'s request; a failed request is a record with an `error_type`.
+        Cancelled while waiting for the due time, it raises `CancelledError` and makes no record."""
         conversation = self._conversations[credit.conversation_index]
         turn = conversation.turns[credit.turn_index]
         if credit.turn_index == 0:
@@ -216,7 +267,7 @@ class Worker(Service):
         if self._wall_timer is not None:
             await self._wall_timer.sleep_until(target_wall_ns)
         else:
-            await _spin_until_wall(target_wall_ns)
+            await _spin_until_wall(target_wall_ns, self._clock)
 
     def _remember(self, conversation: Conversation, turn_index: int, turn: Turn, answer: str | None) -> None:
         """Keep the exchange as history for the conversation's next turn (dropped after its last). A
@@ -227,31 +278,21 @@ class Worker(Service):
             self._histories.setdefault(conversation.index, []).append((turn.prompt, answer))
 
     async def _send_request(self, credit: CreditDrop, turn: Turn, body: bytes) -> tuple[RequestRecord, str | None]:
-        sent = _SendStamp()
-        status: int | None = None
+        request = HttpRequest(self._url, body, self._headers, self._streaming, self._clock)
 
         def failed(error_type: ErrorType, message: str) -> tuple[RequestRecord, None]:
-            return self._failed(credit, sent, error_type, message, status), None
+            return self._failed(credit, request, error_type, message), None
 
         try:
-            async with (
-                _cancel_after(credit.cancel_after_ns),
-                self._session.post(self._url, data=body, headers=self._headers, trace_request_ctx=sent) as response,
-            ):
-                status = response.status
-                if status >= 300:
-                    return failed("http_error", (await response.read()).decode("utf-8", "replace"))
-                if self._streaming:
-                    chunks = await arrivals.read_stamped(response.content)
-                    end_perf_ns = time.perf_counter_ns()
-                else:
-                    raw = await response.read()
-                    end_perf_ns = time.perf_counter_ns()
+            async with _cancel_after(credit.cancel_after_ns):
+                response = await self._transport.send(request)
+            if response.status >= 300:
+                return failed("http_error", response.body.decode("utf-8", "replace"))
             async with self._finishing:
                 if self._streaming:
-                    parsed = parse_stream(self._endpoint_type, parse_sse(chunks))
+                    parsed = parse_stream(self._endpoint_type, parse_sse(response.pieces))
                 else:
-                    parsed = parse_body(self._endpoint_type, raw, end_perf_ns)
+                    parsed = parse_body(self._endpoint_type, response.body, response.end_perf_ns)
                 # Held for one more loop turn: the next finished response waits until the chunks
                 # that arrived meanwhile have been stamped.
                 await asyncio.sleep(0)
@@ -259,14 +300,14 @@ class Worker(Service):
             # Only this task is cancelled (CancelCredits, the cancellation delay, shutdown); the request
             # becomes a record.
             return failed("cancelled", "cancelled by the client")
-        except asyncio.TimeoutError:
+        except RequestTimeout:
             return failed("timeout", f"no complete response within {self._config.endpoint.request_timeout_s:g} s")
-        except aiohttp.ClientError as exc:
+        except ConnectionFailed as exc:
             return failed("connection_error", str(exc))
         except Exception as exc:  # failures become data: any other failure is still this request's record
             log.exception("request of credit %d failed unexpectedly", credit.credit_id)
             return failed("client_error", describe(exc))
-        record = self._succeeded(credit, turn, sent, end_perf_ns, status, parsed)
+        record = self._succeeded(credit, turn, request, response, parsed)
         return record, parsed.text if parsed.error is None else None
 
     def _output_tokens(self, parsed: ParsedResponse) -> tuple[int | None, TokenSource | None]:
@@ -286,21 +327,20 @@ class Worker(Service):
         self,
         credit: CreditDrop,
         turn: Turn,
-        sent: _SendStamp,
-        end_perf_ns: int,
-        status: int,
+        request: HttpRequest,
+        response: HttpResponse,
         parsed: ParsedResponse,
     ) -> RequestRecord:
         output_tokens, source = self._output_tokens(parsed)
         input_tokens = parsed.prompt_tokens if parsed.prompt_tokens is not None else turn.input_tokens_target
-        sent_perf_ns = sent.perf_ns
+        sent_perf_ns = request.sent_perf_ns
         return self._record(
             credit,
-            sent.wall_ns,
-            latency_ns=end_perf_ns - sent_perf_ns,
+            request.sent_wall_ns,
+            latency_ns=response.end_perf_ns - sent_perf_ns,
             # A non-streamed response arrives whole: it has a latency but no token times.
             response_times_ns=[t - sent_perf_ns for t in parsed.content_times_ns] if self._streaming else [],
-            status_code=status,
+            status_code=response.status,
             error_type=parsed.error_kind,
             error_message=parsed.error,
             input_tokens=input_tokens,
@@ -308,86 +348,45 @@ class Worker(Service):
             output_tokens_source=source,
         )
 
-    def _failed(
-        self,
-        credit: CreditDrop,
-        sent: _SendStamp,
-        error_type: ErrorType,
-        message: str,
-        status: int | None = None,
-    ) -> RequestRecord:
+    def _failed(self, credit: CreditDrop, request: HttpRequest, error_type: ErrorType, message: str) -> RequestRecord:
         return self._record(
             credit,
-            sent.wall_ns,
-            latency_ns=time.perf_counter_ns() - sent.perf_ns,
-            status_code=status,
+            request.sent_wall_ns,
+            latency_ns=self._clock.perf_ns() - request.sent_perf_ns,
+            status_code=request.status,
             error_type=error_type,
             error_message=(message or error_type)[:_ERROR_BODY_CHARS],
         )
 
     def _record(self, credit: CreditDrop, started_wall_ns: int, **outcome: Any) -> RequestRecord:
         """A record of this worker for `credit`: who, what, when, plus the request's `outcome` fields."""
+        origin = self._origin
         return RequestRecord(
             credit_id=credit.credit_id,
             phase=credit.phase,
-            worker_id=self.service_id,
-            node=self.hostname,
+            worker_id=origin.worker_id,
+            node=origin.node,
             conversation_index=credit.conversation_index,
             turn_index=credit.turn_index,
             scheduled_wall_ns=credit.scheduled_wall_ns,
             started_wall_ns=started_wall_ns,
-            clock_offset_ns=self.clock_offset_ns,
-            clock_offset_bound_ns=self.clock_offset_bound_ns,
+            clock_offset_ns=origin.clock_offset_ns,
+            clock_offset_bound_ns=origin.clock_offset_bound_ns,
             **outcome,
         )
-
-
-class _SendStamp:
-    """When a request was sent. Made when the task decides to send; `on_bytes_written` moves it to
-    when aiohttp handed the request's bytes to the transport, which can be later when the loop is
-    busy. `wall_ns` is the same instant on the wall clock, anchored by one reading of each clock."""
-
-    __slots__ = ("_decided_perf_ns", "_decided_wall_ns", "perf_ns")
-
-    def __init__(self) -> None:
-        self._decided_wall_ns = time.time_ns()
-        self._decided_perf_ns = self.perf_ns = time.perf_counter_ns()
-
-    def on_bytes_written(self) -> None:
-        if self.perf_ns == self._decided_perf_ns:  # the first write: the headers and all or part of the body
-            self.perf_ns = time.perf_counter_ns()
-
-    @property
-    def wall_ns(self) -> int:
-        return self._decided_wall_ns + (self.perf_ns - self._decided_perf_ns)
-
-
-def _send_stamp_trace() -> aiohttp.TraceConfig:
-    """The session's trace config: stamps the `_SendStamp` passed as a request's `trace_request_ctx`."""
-
-    async def on_request_chunk_sent(
-        session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestChunkSentParams
-    ) -> None:
-        stamp = context.trace_request_ctx
-        if isinstance(stamp, _SendStamp):
-            stamp.on_bytes_written()
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_chunk_sent.append(on_request_chunk_sent)
-    return trace
 
 
 _SPIN_S = 0.005  # without a timerfd: the last stretch before a due time, yielding to the loop
 
 
-async def _spin_until_wall(target_wall_ns: int) -> None:
+async def _spin_until_wall(target_wall_ns: int, clock: Clock = SYSTEM_CLOCK) -> None:
     """Sleep until a wall-clock deadline where there is no `WallTimer` (not Linux); never returns
     before it. The loop's timers fire from about 1 ms early to later, and a process that sleeps waits
     for the OS to run it again, so the last `_SPIN_S` yields to the loop until the deadline passed."""
-    remaining_s = (target_wall_ns - time.time_ns()) / 1e9
+    remaining_s = (target_wall_ns - clock.wall_ns()) / 1e9
     if remaining_s > _SPIN_S + 0.001:
         await asyncio.sleep(remaining_s - _SPIN_S)
-    while time.time_ns() < target_wall_ns:  # noqa: ASYNC110 - a wait finer than the loop's timers
+    while clock.wall_ns() < target_wall_ns:  # noqa: ASYNC110 - a wait finer than the loop's timers
         await asyncio.sleep(0)
 
 
