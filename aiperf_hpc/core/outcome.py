@@ -2,7 +2,8 @@
 
 Pure. The controller does the waiting and the sending; these functions say what each result of it
 means for the run's status: `RunEnding` (the status so far, and why it failed), then one of the
-`outcome_*` functions for the `RunOutcome`, then `decide_exit_code`.
+`outcome_*` functions for the `RunOutcome`, then `decide_exit_code`. A sequence of runs (a sweep,
+a recipe's benchmarks) combines their exit codes with `CombinedExitCode`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from typing import Literal
 from aiperf_hpc.exit_codes import ExitCode
 
 RunStatus = Literal["completed", "failed", "interrupted"]
+
+# A run that ends with one of these ends a sequence of runs there: the user stopped it, or its
+# input is wrong for every run that follows.
+SEQUENCE_STOPPING_CODES = frozenset({ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.USAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +109,20 @@ def decide_exit_code(outcome: RunOutcome) -> ExitCode:
     if outcome.request_count > 0 and outcome.success_count == 0:
         return ExitCode.RUN_FAILED
     return ExitCode.SUCCESS
+
+
+@dataclass
+class CombinedExitCode:
+    """The exit code of a sequence of runs: the first non-zero one, or the code of the run that
+    stopped the sequence (`SEQUENCE_STOPPING_CODES`)."""
+
+    code: ExitCode = ExitCode.SUCCESS
+
+    def add(self, code: ExitCode) -> bool:
+        """Count one run's code, in order. True when the sequence stops here (`code` is then the result)."""
+        if code in SEQUENCE_STOPPING_CODES:
+            self.code = code
+            return True
+        if self.code is ExitCode.SUCCESS:
+            self.code = code
+        return False

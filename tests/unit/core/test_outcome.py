@@ -1,4 +1,4 @@
-"""The run-status decisions of the controller's ending."""
+"""The run-status decisions of the controller's ending, and exit codes combined over a sequence."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import signal
 import pytest
 
 from aiperf_hpc.core.outcome import (
+    CombinedExitCode,
     RunEnding,
     RunOutcome,
     decide_exit_code,
@@ -77,3 +78,30 @@ def test_written_results_carry_the_counts_and_the_ending() -> None:
     assert decide_exit_code(outcome) is ExitCode.SUCCESS
     failed = outcome_with_results(FAILED, request_count=4, success_count=4, signal_number=None, usage_error=False)
     assert (failed.error, decide_exit_code(failed)) == (FAILED.error, ExitCode.RUN_FAILED)
+
+
+def combine(codes: list[ExitCode]) -> tuple[ExitCode, int]:
+    """The combined code and how many runs ran before the sequence stopped."""
+    combined = CombinedExitCode()
+    for ran, code in enumerate(codes, start=1):
+        if combined.add(code):
+            return combined.code, ran
+    return combined.code, len(codes)
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ([], (ExitCode.SUCCESS, 0)),
+        ([ExitCode.SUCCESS, ExitCode.SUCCESS], (ExitCode.SUCCESS, 2)),
+        ([ExitCode.SUCCESS, ExitCode.RUN_FAILED, ExitCode.SUCCESS], (ExitCode.RUN_FAILED, 3)),
+        ([ExitCode.RUN_FAILED, ExitCode.SUCCESS, ExitCode.RUN_FAILED], (ExitCode.RUN_FAILED, 3)),
+        ([ExitCode.RUN_FAILED, ExitCode.INTERRUPTED, ExitCode.SUCCESS], (ExitCode.INTERRUPTED, 2)),
+        ([ExitCode.SUCCESS, ExitCode.TERMINATED, ExitCode.RUN_FAILED], (ExitCode.TERMINATED, 2)),
+        ([ExitCode.USAGE, ExitCode.SUCCESS], (ExitCode.USAGE, 1)),
+    ],
+)
+def test_a_sequence_keeps_the_first_failure_and_stops_at_a_signal_or_bad_input(
+    codes: list[ExitCode], expected: tuple[ExitCode, int]
+) -> None:
+    assert combine(codes) == expected
