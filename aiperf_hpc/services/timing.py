@@ -27,7 +27,7 @@ from typing import Any
 import zmq
 
 from aiperf_hpc.config import LoadConfig
-from aiperf_hpc.core.issue_actions import Cancel, Issue, Lose, Wait
+from aiperf_hpc.core.issue_actions import Cancel, Issue, Lose, PhaseDone, Wait
 from aiperf_hpc.core.issuer import CANCEL_WAIT_S, DRAIN_MARGIN_S, ISSUE_AHEAD_NS, CreditIssuer, IssuerPolicy
 from aiperf_hpc.core.ledger import IssuedCredit
 from aiperf_hpc.core.phases import plan_phases
@@ -185,7 +185,7 @@ class TimingManager(Service):
                         await send_to(self._credits, worker_id.encode(), CancelCredits())
                 case Lose(credits=credits, reason=reason):
                     await self._lose(credits, reason)
-                case _:
+                case PhaseDone():
                     return
 
     async def _send_credit(self, issue: Issue) -> None:
