@@ -23,7 +23,7 @@ from rich.console import Console
 
 from aiperf_hpc.artifacts import REMOVED_BY_NEW_RUN
 from aiperf_hpc.config import RunConfig
-from aiperf_hpc.core.outcome import RunOutcome, decide_exit_code
+from aiperf_hpc.core.outcome import CombinedExitCode, RunOutcome, decide_exit_code
 from aiperf_hpc.core.placement import Placement, decide_placement
 from aiperf_hpc.errors import UsageError
 from aiperf_hpc.exit_codes import ExitCode
@@ -63,21 +63,19 @@ def run_profiles(runs: list[tuple[str, RunConfig]]) -> ExitCode:
     if len(runs) == 1:
         return run_profile(runs[0][1], metrics_server=server)[0]
     rows: list[tuple[str, RunMetrics]] = []
-    final = ExitCode.SUCCESS
+    final = CombinedExitCode()
     for label, config in runs:
         code, metrics = run_profile(config, label=label, metrics_server=server)
         if metrics is not None:
             rows.append((label, metrics))
-        if final is ExitCode.SUCCESS:
-            final = code
-        if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.USAGE):
-            return code
+        if final.add(code):
+            return final.code
     from aiperf_hpc.results.sweep import render_sweep_summary, write_sweep_summary
 
     sweep_dir = runs[0][1].artifact_dir.resolve().parent
     write_sweep_summary(sweep_dir / "sweep_summary.json", sweep_dir / "sweep_summary.csv", rows)
     render_sweep_summary(rows, title="aiperf-hpc sweep summary", console=Console(highlight=False))
-    return final
+    return final.code
 
 
 def run_profile(

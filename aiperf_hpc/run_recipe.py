@@ -18,6 +18,7 @@ from rich.console import Console
 
 from aiperf_hpc.artifacts import SERVER_LOG
 from aiperf_hpc.config import RunConfig
+from aiperf_hpc.core.outcome import CombinedExitCode
 from aiperf_hpc.dataset.check import check_inputs
 from aiperf_hpc.errors import RunError, UsageError
 from aiperf_hpc.exit_codes import ExitCode
@@ -92,7 +93,7 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 def _run_benchmarks(benchmarks: Benchmarks) -> ExitCode:
     """Each benchmark in turn, as a sweep runs its points: a signal stops the list, a failure does
     not; the first non-zero code is the result."""
-    final = ExitCode.SUCCESS
+    final = CombinedExitCode()
     for index, (name, runs) in enumerate(benchmarks):
         if len(benchmarks) > 1:
             print(f"aiperf-hpc: benchmark {name} ({index + 1}/{len(benchmarks)})", file=sys.stderr, flush=True)
@@ -102,8 +103,6 @@ def _run_benchmarks(benchmarks: Benchmarks) -> ExitCode:
         finally:
             if handler is not None:  # the controller's event loop takes SIGTERM over and leaves the default
                 signal.signal(signal.SIGTERM, handler)
-        if final is ExitCode.SUCCESS:
-            final = code
-        if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.USAGE):
-            return code
-    return final
+        if final.add(code):
+            return final.code
+    return final.code

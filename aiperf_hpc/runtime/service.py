@@ -17,7 +17,6 @@ import gc
 import logging
 import os
 import socket
-import time
 from collections.abc import Coroutine
 from typing import Any, ClassVar
 
@@ -40,6 +39,7 @@ from aiperf_hpc.protocol.messages import (
 )
 from aiperf_hpc.runtime.aio import run_together
 from aiperf_hpc.runtime.bus import Bus, describe, send
+from aiperf_hpc.runtime.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,12 @@ class Service:
     service_type: ClassVar[ServiceType]
     measures_clock: ClassVar[bool] = False  # workers stamp records with their offset to the controller
 
-    def __init__(self, *, service_id: str, control_address: str, bus: Bus) -> None:
+    def __init__(self, *, service_id: str, control_address: str, bus: Bus, clock: Clock = SYSTEM_CLOCK) -> None:
+        """`clock`: the one source of time of the service and its subclass (`clock.perf_ns` for
+        intervals, `clock.wall_ns` for anchors); asyncio deadlines use the event loop's own time."""
         self.service_id = service_id
         self.bus = bus
+        self.clock = clock
         # Emulated Slurm nodes share one hostname; SLURMD_NODENAME names the node a task runs on.
         self.hostname = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
         self.state = State.CREATED
@@ -177,7 +180,7 @@ class Service:
         wins (NTP's estimate); half that round trip bounds the error."""
         best: tuple[int, int] | None = None  # (round trip, offset)
         for _ in range(CLOCK_PROBES):
-            sent_ns = time.time_ns()
+            sent_ns = self.clock.wall_ns()
             await self.send_control(ClockProbe(sent_wall_ns=sent_ns))
             while True:
                 message = await self.bus.recv(self._control, timeout_s=CLOCK_PROBE_TIMEOUT_S, what="ClockReply")
@@ -185,7 +188,7 @@ class Service:
                     break
                 if not isinstance(message, (ClockReply, Heartbeat)):
                     self._early.append(message)
-            received_ns = time.time_ns()
+            received_ns = self.clock.wall_ns()
             round_trip = received_ns - sent_ns
             offset = message.controller_wall_ns - (sent_ns + received_ns) // 2
             if best is None or round_trip < best[0]:

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -32,7 +31,15 @@ import zmq
 
 from aiperf_hpc.config import RunConfig
 from aiperf_hpc.core.live_stats import LiveStatus
-from aiperf_hpc.core.outcome import RunOutcome, RunStatus
+from aiperf_hpc.core.outcome import (
+    RunEnding,
+    RunOutcome,
+    RunStatus,
+    outcome_with_results,
+    outcome_without_results,
+    outcome_without_run,
+    run_happened,
+)
 from aiperf_hpc.errors import DeadlineExceeded, RunError, ServiceError
 from aiperf_hpc.launch.launcher import Launcher
 from aiperf_hpc.protocol.addresses import Addresses
@@ -60,6 +67,7 @@ from aiperf_hpc.protocol.messages import (
     WorkerStatus,
 )
 from aiperf_hpc.runtime.bus import Bus, bound_endpoint, send_to
+from aiperf_hpc.runtime.clock import SYSTEM_CLOCK, Clock
 from aiperf_hpc.runtime.preflight import check_reachable
 
 log = logging.getLogger(__name__)
@@ -98,13 +106,16 @@ class Controller:
         bus: Bus,
         launcher: Launcher,
         view: RunView,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`clock.wall_ns` answers the services' clock probes; waits use the event loop's time."""
         self._config = config
         self._run_dir = run_dir
         self._addresses = addresses
         self._bus = bus
         self._launcher = launcher
         self._view = view
+        self._clock = clock
         self._worker_ids = [f"worker-{i}" for i in range(config.worker_count)]
         self._registered: dict[str, Register] = {}
         self._configured: set[str] = set()
@@ -246,14 +257,11 @@ class Controller:
             log.error("timing did not stop cleanly: %s", exc)
 
     async def _finish(self, status: RunStatus, error: str | None) -> RunOutcome:
-        """Steps 5-6: collect every record, then have the records manager write the results."""
-        if "records" not in self._configured or self._usage_error:  # no run happened: nothing to report
-            return RunOutcome(
-                status="failed" if status == "completed" else status,
-                error=error,
-                signal_number=self._signal,
-                usage_error=self._usage_error,
-            )
+        """Steps 5-6: collect every record, then have the records manager write the results. What
+        each step found decides the status (`core.outcome`)."""
+        ending = RunEnding(status, error)
+        if not run_happened(records_configured="records" in self._configured, usage_error=self._usage_error):
+            return outcome_without_run(ending, signal_number=self._signal, usage_error=self._usage_error)
         missing = 0
         if self._timing_done is None:
             await self._drain_workers()
@@ -270,14 +278,13 @@ class Controller:
             except RunError as exc:
                 missing = total - self._records_progress.received
                 log.error("%d records missing: %s", missing, exc)
-                if status == "completed":
-                    status, error = "failed", f"{missing} of {total} records never arrived"
+                ending = ending.with_records_missing(missing, total)
         # The server may have died after the last probe (or with the last requests): ask once more.
-        if status == "completed" and self._records_progress.errors > 0 and (gone := await self._server_gone()):
-            status, error = "failed", gone
+        if ending.needs_server_check(self._records_progress.errors):
+            ending = ending.with_server_check(await self._server_gone())
         dataset = self._details.get("dataset", {})
         finalize = Finalize(
-            status=status, missing_records=missing, dataset=dataset, max_loop_lag_ms=self._max_loop_lag_ms
+            status=ending.status, missing_records=missing, dataset=dataset, max_loop_lag_ms=self._max_loop_lag_ms
         )
         await self._send("records", finalize)
         try:
@@ -288,20 +295,13 @@ class Controller:
                 ending_on="records",
             )
         except RunError as exc:
-            return RunOutcome(
-                status="failed" if status == "completed" else status,
-                error=error or f"results not written: {exc}",
-                signal_number=self._signal,
-                usage_error=self._usage_error,
-            )
+            return outcome_without_results(ending, str(exc), signal_number=self._signal, usage_error=self._usage_error)
         assert self._results is not None
-        return RunOutcome(
-            status=status,
-            error=error,
-            signal_number=self._signal,
+        return outcome_with_results(
+            ending,
             request_count=int(self._results.metrics["request_count"]),
             success_count=int(self._results.metrics["success_count"]),
-            results_written=True,
+            signal_number=self._signal,
             usage_error=self._usage_error,
         )
 
@@ -408,7 +408,7 @@ class Controller:
             case Register():
                 self._registered[sender] = message
             case ClockProbe(sent_wall_ns=sent_wall_ns):
-                reply = ClockReply(probe_sent_wall_ns=sent_wall_ns, controller_wall_ns=time.time_ns())
+                reply = ClockReply(probe_sent_wall_ns=sent_wall_ns, controller_wall_ns=self._clock.wall_ns())
                 await send_to(self._router, sender.encode(), reply)
             case Configured():
                 self._configured.add(sender)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import IO, Any
@@ -54,7 +53,7 @@ class RecordsManager(Service):
         self._run_dir = Path(message.run_dir)
         # What the records will not hold, on disk before any record: `aiperf-hpc recompute` needs it
         # should this process die before finalizing.
-        self._run_config = run_config_metadata(message.config, started_wall_ns=time.time_ns())
+        self._run_config = run_config_metadata(message.config, started_wall_ns=self.clock.wall_ns())
         write_run_config(self._run_dir, self._run_config)
         records_path = self._run_dir / RECORDS_FILE
         # The spool holds what this service writes; a file that already had lines must be read whole.
@@ -66,7 +65,9 @@ class RecordsManager(Service):
         self._expected: int | None = None
         self._live = LiveAggregator()
         self._pull = self.bus.socket(zmq.PULL, bind=message.addresses.records)
-        self._scraper = ServerMetricsScraper(message.config.server_metrics.urls, self._run_dir / SERVER_METRICS_FILE)
+        self._scraper = ServerMetricsScraper(
+            message.config.server_metrics.urls, self._run_dir / SERVER_METRICS_FILE, clock=self.clock
+        )
         await self._scraper.start()  # the baseline scrape, before any request is sent
         return {"records_file": str(self._run_dir / RECORDS_FILE), "endpoint": bound_endpoint(self._pull)}
 
@@ -119,7 +120,7 @@ class RecordsManager(Service):
         self._file.flush()
         if self._spool is not None:
             self._spool.add(dumped)
-        self._live.add(accepted, time.perf_counter_ns())
+        self._live.add(accepted, self.clock.perf_ns())
 
     async def _progress_loop(self) -> None:
         while True:
@@ -127,7 +128,7 @@ class RecordsManager(Service):
             await self._report_progress()
 
     async def _report_progress(self) -> None:
-        live = self._live.snapshot(time.perf_counter_ns())
+        live = self._live.snapshot(self.clock.perf_ns())
         await self.send_control(
             RecordsProgress(received=len(self._seen), errors=self._errors, expected=self._expected, live=live)
         )
@@ -140,7 +141,7 @@ class RecordsManager(Service):
             missing_records=message.missing_records,
             dataset=message.dataset,
             max_loop_lag_ms=message.max_loop_lag_ms,
-            finished_wall_ns=time.time_ns(),
+            finished_wall_ns=self.clock.wall_ns(),
         )
         columns = None if self._spool is None else self._spool.read()
         results = write_results(self._run_dir, self._run_config, end, columns)

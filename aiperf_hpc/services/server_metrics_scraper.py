@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +26,7 @@ import orjson
 
 from aiperf_hpc.config import ENDPOINT_PATHS, RunConfig, ServerMetricsConfig
 from aiperf_hpc.core.server_metrics import NotPrometheusText, parse_metrics_text
+from aiperf_hpc.runtime.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,12 @@ async def _probe(session: aiohttp.ClientSession, url: str) -> str | None:
 class ServerMetricsScraper:
     """Scrapes `urls` into `path`; with no URLs every method does nothing. Event loop thread only."""
 
-    def __init__(self, urls: list[str], path: Path, interval_s: float = SCRAPE_INTERVAL_S) -> None:
+    def __init__(
+        self, urls: list[str], path: Path, interval_s: float = SCRAPE_INTERVAL_S, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        """`clock.wall_ns` stamps each scrape (its start and its end)."""
         self.path = path
+        self._clock = clock
         self._urls = list(urls)
         self._interval_s = interval_s
         self._active = False
@@ -152,12 +156,12 @@ class ServerMetricsScraper:
         self._file.flush()
 
     async def _scrape(self, session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-        started_wall_ns = time.time_ns()
+        started_wall_ns = self._clock.wall_ns()
         try:
             values = await fetch_values(session, url)
         except ScrapeFailed as exc:
             if url not in self._failed:
                 self._failed.add(url)
                 log.warning("scraping %s failed: %s (later failures are only counted)", url, exc)
-            return {"url": url, "started_wall_ns": started_wall_ns, "wall_ns": time.time_ns(), "error": str(exc)}
-        return {"url": url, "started_wall_ns": started_wall_ns, "wall_ns": time.time_ns(), "values": values}
+            return {"url": url, "started_wall_ns": started_wall_ns, "wall_ns": self._clock.wall_ns(), "error": str(exc)}
+        return {"url": url, "started_wall_ns": started_wall_ns, "wall_ns": self._clock.wall_ns(), "values": values}

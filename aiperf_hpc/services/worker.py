@@ -92,8 +92,7 @@ class Worker(Service):
         clock: Clock = SYSTEM_CLOCK,
         transport_opener: Callable[[RunConfig, int], Transport] = open_transport,
     ) -> None:
-        super().__init__(service_id=service_id, control_address=control_address, bus=bus)
-        self._clock = clock
+        super().__init__(service_id=service_id, control_address=control_address, bus=bus, clock=clock)
         self._transport_opener = transport_opener
 
     async def configure(self, message: Configure) -> dict[str, int | str]:
@@ -111,7 +110,7 @@ class Worker(Service):
         self._wall_timer = WallTimer.create(asyncio.get_running_loop())
         origin = RecordOrigin(self.service_id, self.hostname, self.clock_offset_ns, self.clock_offset_bound_ns)
         self._requests = RequestRunner(
-            config, conversations, self._transport, origin, tokenizer, self._wall_timer, self._clock
+            config, conversations, self._transport, origin, tokenizer, self._wall_timer, self.clock
         )
         self._records = self.bus.socket(zmq.PUSH, connect=message.addresses.records, linger_ms=5000)
         self._health = self.bus.socket(zmq.DEALER, connect=message.addresses.health, identity=self.service_id)

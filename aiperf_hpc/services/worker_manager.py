@@ -15,7 +15,6 @@ import asyncio
 import logging
 import os
 import sys
-import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import zmq
 
 from aiperf_hpc.artifacts import LOGS_DIR
+from aiperf_hpc.core.liveness import HEARTBEAT_LOSS_S, first_seen_ns, heartbeat_lost
 from aiperf_hpc.core.placement import decide_placement
 from aiperf_hpc.errors import DeadlineExceeded
 from aiperf_hpc.launch.fork_server import ForkServer
@@ -35,7 +35,6 @@ from aiperf_hpc.runtime.service import Service
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_LOSS_S = 10.0
 STATUS_INTERVAL_S = 1.0
 WORKER_STOP_TIMEOUT_S = 5.0
 
@@ -61,8 +60,8 @@ class WorkerManager(Service):
         self._latest: dict[str, WorkerHealth] = {}
         self._lost: set[str] = set()
         # A worker has until the start timeout for its first heartbeat, then HEARTBEAT_LOSS_S between them.
-        first_deadline_s = time.monotonic() + message.config.service_start_timeout_s - HEARTBEAT_LOSS_S
-        self._last_seen_s = dict.fromkeys(self._worker_ids, first_deadline_s)
+        first_ns = first_seen_ns(self.clock.perf_ns(), message.config.service_start_timeout_s)
+        self._last_seen_ns = dict.fromkeys(self._worker_ids, first_ns)
         self._launcher.start_workers(self._worker_ids, message.addresses.control)
         return {"workers": len(message.worker_ids), "endpoint": bound_endpoint(self._health)}
 
@@ -82,7 +81,7 @@ class WorkerManager(Service):
             except DeadlineExceeded:
                 continue
             if isinstance(message, WorkerHealth):
-                self._last_seen_s[message.worker_id] = time.monotonic()
+                self._last_seen_ns[message.worker_id] = self.clock.perf_ns()
                 self._latest[message.worker_id] = message
 
     async def _watch_loop(self) -> None:
@@ -92,9 +91,9 @@ class WorkerManager(Service):
                 tail = self._launcher.log_tail(process_id, 3).replace("\n", " | ")
                 for worker_id in self._launcher.lost_workers(process_id):
                     await self._report_lost(worker_id, f"{process_id} exited with code {code}: {tail}")
-            now_s = time.monotonic()
-            for worker_id, seen_s in self._last_seen_s.items():
-                if now_s - seen_s > HEARTBEAT_LOSS_S and worker_id not in self._lost:
+            now_ns = self.clock.perf_ns()
+            for worker_id, seen_ns in self._last_seen_ns.items():
+                if heartbeat_lost(seen_ns, now_ns) and worker_id not in self._lost:
                     self._launcher.kill_worker(worker_id)
                     await self._report_lost(worker_id, f"no heartbeat for {HEARTBEAT_LOSS_S:g} s")
             await self._report_status()
